@@ -1,0 +1,32 @@
+# Two set-up commands: `make run` and `make test`. Each creates .venv and installs what it needs.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-dev
+PORT   ?= 8888
+
+.PHONY: run test lint bench chart-test loadtest clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	@echo "Try:  curl -s -XPOST localhost:$(PORT)/filter -H 'Content-Type: application/json' --data @examples/filter-gpu-pod.json"
+	$(PY) -m app serve --snapshot examples/demo-cluster.yaml --port $(PORT)
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check app tests
+	$(VENV)/bin/ruff format --check app
+	$(VENV)/bin/mypy
+
+bench: $(STAMP)
+	$(PY) -m bench.handler_bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

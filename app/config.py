@@ -1,0 +1,164 @@
+"""Configuration: one YAML file (``--config``), validated by pydantic, overridable by env.
+
+Environment variables override the file: ``PLACEMENT_EXTENDER_<SECTION>__<KEY>``, e.g.
+``PLACEMENT_EXTENDER_BIND__BUDGET_SECONDS=2``. Every default is documented in the README.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from app.contract import DEFAULT_GPU_RESOURCE, DEFAULT_PREFIX
+
+# NVIDIA GPU Feature Discovery product names → our short GPU type. Extended/overridden by
+# ``gpu_product_aliases`` in the config. Products not listed are normalised by rule (see state).
+DEFAULT_GPU_PRODUCT_ALIASES: dict[str, str] = {
+    "Tesla-T4": "T4",
+    "NVIDIA-A10G": "A10G",
+    "NVIDIA-A10": "A10",
+    "NVIDIA-L4": "L4",
+    "NVIDIA-L40S": "L40S",
+    "Tesla-V100-SXM2-16GB": "V100",
+    "Tesla-V100-SXM2-32GB": "V100-32",
+    "NVIDIA-A100-SXM4-40GB": "A100",
+    "NVIDIA-A100-PCIE-40GB": "A100",
+    "NVIDIA-A100-SXM4-80GB": "A100-80",
+    "NVIDIA-A100-80GB-PCIe": "A100-80",
+    "NVIDIA-H100-80GB-HBM3": "H100",
+    "NVIDIA-H100-PCIe": "H100",
+    "NVIDIA-H200": "H200",
+}
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ScoreWeights(_Section):
+    """Relative weights of the score components inside one GPU-preference band."""
+
+    pool_priority: float = Field(1.0, ge=0)
+    fit: float = Field(2.0, ge=0)
+    affinity: float = Field(2.0, ge=0)
+
+
+class PodClassScoring(_Section):
+    """How one class of pods (CPU-only or GPU) is scored."""
+
+    fit: Literal["binpack", "spread"] = "binpack"
+    weights: ScoreWeights = ScoreWeights()
+
+
+class Scoring(_Section):
+    gpu_preference_dominates: bool = True
+    """A more-preferred GPU type always scores above a less-preferred one."""
+    cpu_pods: PodClassScoring = PodClassScoring()
+    gpu_pods: PodClassScoring = PodClassScoring(weights=ScoreWeights(affinity=0.0))
+
+
+class Policy(_Section):
+    gpu_nodes_for_gpu_pods_only: bool = True
+    """CPU-only pods do not land on nodes that have GPUs."""
+
+
+class Server(_Section):
+    host: str = "0.0.0.0"
+    port: int = Field(8888, ge=1, le=65535)
+    max_body_bytes: int = Field(64 * 1024 * 1024, ge=1024)
+    """Larger request bodies get HTTP 413 (full-nodes mode sends ~3 KB per node)."""
+    tls_cert_file: str | None = None
+    tls_key_file: str | None = None
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+class Bind(_Section):
+    budget_seconds: float = Field(3.0, gt=0)
+    """Total time one bind may take; must stay below kube-scheduler's httpTimeout (5 s)."""
+    reservation_ttl_seconds: float = Field(60.0, gt=0)
+    backoff_initial_seconds: float = Field(0.01, gt=0)
+    backoff_max_seconds: float = Field(0.4, gt=0)
+    request_timeout_seconds: float = Field(1.0, gt=0)
+
+
+class Kube(_Section):
+    kubeconfig: str | None = None
+    """Path to a kubeconfig; unset means in-cluster, then the default kubeconfig."""
+    resync_backoff_max_seconds: float = Field(30.0, gt=0)
+    watch_timeout_seconds: int = Field(300, ge=1)
+
+
+class Settings(BaseSettings):
+    """The whole configuration. Construct with :func:`load_settings`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="PLACEMENT_EXTENDER_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+    )
+
+    prefix: str = DEFAULT_PREFIX
+    gpu_resource: str = DEFAULT_GPU_RESOURCE
+    gpu_product_aliases: dict[str, str] = Field(default_factory=dict)
+    """Merged over the built-in GFD product table."""
+    policy: Policy = Policy()
+    scoring: Scoring = Scoring()
+    server: Server = Server()
+    bind: Bind = Bind()
+    kube: Kube = Kube()
+
+    @field_validator("prefix")
+    @classmethod
+    def _prefix_ends_with_slash(cls, v: str) -> str:
+        if not v.endswith("/"):
+            raise ValueError("prefix must end with '/', e.g. 'placement-extender.io/'")
+        return v
+
+    @model_validator(mode="after")
+    def _backoff_within_budget(self) -> Settings:
+        if self.bind.backoff_max_seconds >= self.bind.budget_seconds:
+            raise ValueError("bind.backoff_max_seconds must be below bind.budget_seconds")
+        return self
+
+    @property
+    def all_gpu_aliases(self) -> dict[str, str]:
+        return {**DEFAULT_GPU_PRODUCT_ALIASES, **self.gpu_product_aliases}
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # env beats the file (passed as init kwargs by load_settings)
+        return (env_settings, init_settings)
+
+
+class ConfigError(ValueError):
+    """The config file could not be read or did not validate."""
+
+
+def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
+    """Read the YAML config at ``path`` (optional), apply env overrides, validate."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            loaded = yaml.safe_load(Path(path).read_text()) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigError(f"cannot read config {path}: {exc}") from exc
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"config {path} must be a YAML mapping")
+        data = loaded
+    data.update(overrides)
+    try:
+        return Settings(**data)
+    except ValueError as exc:
+        raise ConfigError(f"invalid config{f' {path}' if path else ''}: {exc}") from exc
