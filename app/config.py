@@ -45,6 +45,8 @@ class ScoreWeights(_Section):
     pool_priority: float = Field(1.0, ge=0)
     fit: float = Field(2.0, ge=0)
     affinity: float = Field(2.0, ge=0)
+    gpu_preference: float = Field(4.0, ge=0)
+    """Used only when ``scoring.gpu_preference_dominates`` is false."""
 
 
 class PodClassScoring(_Section):

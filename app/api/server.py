@@ -1,0 +1,161 @@
+"""The ASGI application: hot verbs on a bare handler, the rest on FastAPI."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import msgspec
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+
+from app.api.hotpath import HotPath, error_body
+from app.config import Settings
+from app.extender import Extender, PodError, filter_error
+from app.state.readiness import Readiness
+from app.wire.codec import BadRequest, decode_extender_args, encode
+
+log = logging.getLogger(__name__)
+
+BindHandler = Callable[[bytes], Awaitable[tuple[int, bytes]]]
+
+
+@dataclass
+class Runtime:
+    """What the routes serve from; the source fills ``extender`` once the snapshot is loaded."""
+
+    settings: Settings
+    readiness: Readiness
+    extender: Extender | None = None
+    bind: BindHandler | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _not_ready(runtime: Runtime) -> tuple[int, bytes]:
+    return 503, error_body(f"extender not ready: {runtime.readiness.reason}")
+
+
+def filter_handler(runtime: Runtime) -> Callable[[bytes], Awaitable[tuple[int, bytes]]]:
+    """POST /filter: 400 for a body that is not ExtenderArgs; per-pod faults go in ``Error``."""
+
+    async def handle(body: bytes) -> tuple[int, bytes]:
+        extender = runtime.extender
+        if extender is None or not runtime.readiness.ready:
+            return _not_ready(runtime)
+        try:
+            return 200, extender.filter(decode_extender_args(body))
+        except BadRequest as exc:
+            return 400, error_body(str(exc))
+        except Exception as exc:  # an internal fault fails this call only
+            log.exception("filter failed")
+            return 200, encode(filter_error(f"internal error: {exc}"))
+
+    return handle
+
+
+def prioritize_handler(runtime: Runtime) -> Callable[[bytes], Awaitable[tuple[int, bytes]]]:
+    """POST /prioritize: the reply is a bare list, so faults are HTTP errors (kube-scheduler
+    logs them and ignores this extender's scores for the pod)."""
+
+    async def handle(body: bytes) -> tuple[int, bytes]:
+        extender = runtime.extender
+        if extender is None or not runtime.readiness.ready:
+            return _not_ready(runtime)
+        try:
+            return 200, extender.prioritize(decode_extender_args(body))
+        except BadRequest as exc:
+            return 400, error_body(str(exc))
+        except PodError as exc:
+            return 422, error_body(str(exc))
+        except Exception as exc:
+            log.exception("prioritize failed")
+            return 500, error_body(f"internal error: {exc}")
+
+    return handle
+
+
+def bind_handler(runtime: Runtime) -> Callable[[bytes], Awaitable[tuple[int, bytes]]]:
+    """POST /bind: delegated to the commit layer when a live API source is configured."""
+
+    async def handle(body: bytes) -> tuple[int, bytes]:
+        if runtime.bind is None:
+            return 200, error_body("bind is not available: the extender runs without an API server")
+        return await runtime.bind(body)
+
+    return handle
+
+
+def _explain_text(report: dict[str, Any]) -> str:
+    if "Error" in report:
+        return f"error: {report['Error']}\n"
+    lines = [f"pod {report['pod']}", f"demand {msgspec.json.encode(report['demand']).decode()}", ""]
+    for node in report["nodes"]:
+        if node["passed"]:
+            parts = ", ".join(
+                f"{k}={v['value']}×{v['weight']}" if isinstance(v, dict) else f"{k}={v}"
+                for k, v in node["score_components"].items()
+            )
+            lines.append(f"PASS {node['node']:<30} score {node['score']:>2}  ({parts})")
+        else:
+            kind = "unresolvable" if node["unresolvable"] else "resolvable"
+            reasons = "; ".join(f"{f['predicate']}: {f['reason']}" for f in node["failures"])
+            lines.append(f"FAIL {node['node']:<30} [{kind}] {reasons}")
+    return "\n".join(lines) + "\n"
+
+
+class Source(Protocol):
+    """Fills ``runtime.extender`` (a snapshot) and keeps it current until stopped."""
+
+    async def start(self, runtime: Runtime) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+def create_app(runtime: Runtime, source: Source | None = None) -> HotPath:
+    """The extender's ASGI application; ``source`` is started and stopped with the server."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if source is not None:
+            await source.start(runtime)
+        try:
+            yield
+        finally:
+            if source is not None:
+                await source.stop()
+
+    api = FastAPI(title="placement-extender", version="0.1.0", docs_url="/docs", lifespan=lifespan)
+
+    @api.get("/healthz")
+    async def healthz() -> PlainTextResponse:
+        return PlainTextResponse("ok")
+
+    @api.get("/readyz")
+    async def readyz() -> PlainTextResponse:
+        ready = runtime.readiness.ready and runtime.extender is not None
+        return PlainTextResponse(runtime.readiness.reason, status_code=200 if ready else 503)
+
+    @api.post("/explain")
+    async def explain(request: Request, format: str = "json") -> Response:
+        """Same body as /filter; per node: pass/fail, every failed predicate, score parts.
+        ``?format=text`` gives a plain table to paste into a bug report."""
+        extender = runtime.extender
+        if extender is None or not runtime.readiness.ready:
+            return JSONResponse({"Error": runtime.readiness.reason}, status_code=503)
+        try:
+            report = extender.explain(decode_extender_args(await request.body()))
+        except BadRequest as exc:
+            return JSONResponse({"Error": str(exc)}, status_code=400)
+        if format == "text":
+            return PlainTextResponse(_explain_text(report))
+        return Response(encode(report), media_type="application/json")
+
+    handlers = {
+        "/filter": filter_handler(runtime),
+        "/prioritize": prioritize_handler(runtime),
+        "/bind": bind_handler(runtime),
+    }
+    return HotPath(api, handlers, runtime.settings.server.max_body_bytes)

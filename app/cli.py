@@ -1,0 +1,91 @@
+"""Command line: ``placement-extender serve [--snapshot FILE | --kubeconfig PATH] ...``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import uvicorn
+
+from app.api.server import Runtime, Source, create_app
+from app.config import ConfigError, Settings, load_settings
+from app.logs import configure_logging
+from app.sources import NODES, PODS, FileSource
+from app.state.readiness import Readiness
+
+log = logging.getLogger("app")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="placement-extender", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="serve the extender verbs over HTTP")
+    serve.add_argument("--config", help="YAML config file (env PLACEMENT_EXTENDER_* overrides)")
+    serve.add_argument("--host", help="listen address (default from config: 0.0.0.0)")
+    serve.add_argument("--port", type=int, help="listen port (default from config: 8888)")
+    source = serve.add_mutually_exclusive_group()
+    source.add_argument("--snapshot", help="serve a fixed cluster from a YAML/JSON file")
+    source.add_argument("--kubeconfig", help="watch the API server named in this kubeconfig")
+    serve.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    server: dict[str, Any] = {}
+    for name in ("host", "port", "log_level"):
+        if getattr(args, name) is not None:
+            server[name] = getattr(args, name)
+    kube: dict[str, Any] = {"kubeconfig": args.kubeconfig} if args.kubeconfig else {}
+    base = load_settings(args.config)
+    overrides: dict[str, Any] = {}
+    if server:
+        overrides["server"] = base.server.model_copy(update=server)
+    if kube:
+        overrides["kube"] = base.kube.model_copy(update=kube)
+    return base.model_copy(update=overrides) if overrides else base
+
+
+def _source(args: argparse.Namespace, settings: Settings) -> Source:
+    if args.snapshot:
+        return FileSource(args.snapshot)
+    from app.state.live import LiveSource  # imports the kubernetes client only when needed
+
+    return LiveSource.from_settings(settings)
+
+
+def serve(args: argparse.Namespace) -> int:
+    """Run the HTTP server until interrupted."""
+    try:
+        settings = _settings(args)
+        source = _source(args, settings)
+    except (ConfigError, ValueError) as exc:
+        print(f"placement-extender: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(settings.server.log_level)
+    runtime = Runtime(settings=settings, readiness=Readiness(NODES, PODS))
+    app = create_app(runtime, source)
+    tls: dict[str, Any] = {}
+    if settings.server.tls_cert_file:
+        tls = {"ssl_certfile": settings.server.tls_cert_file, "ssl_keyfile": settings.server.tls_key_file}
+    uvicorn.run(
+        app,
+        host=settings.server.host,
+        port=settings.server.port,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        log_config=None,
+        **tls,
+    )
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``placement-extender`` console script and ``python -m app``."""
+    args = _parser().parse_args(argv)
+    if args.command == "serve":
+        return serve(args)
+    return 2

@@ -1,0 +1,202 @@
+"""The extender's verbs: decoded kube-scheduler arguments in, encoded replies out.
+
+This is the glue between the layers: wire (decoded args) → state (snapshot rows) → policy
+(verdicts and scores) → wire (reply bytes). Routes call one function here and send the result.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import compress
+from typing import Any
+
+import msgspec
+
+from app.config import Settings
+from app.contract import Keys
+from app.policy.candidates import Candidates
+from app.policy.demand import PodAnnotationError, PodDemand, parse_demand
+from app.policy.engine import FilterOutcome, Policy
+from app.state.records import NodeFacts, node_facts
+from app.state.snapshot import Snapshot
+from app.state.table import NodeTable
+from app.wire.codec import decode_node, encode
+from app.wire.quantity import QuantityError
+from app.wire.requests import pod_requests
+from app.wire.types import ExtenderArgs, Pod
+
+_FULL_NODE_CACHE = 20_000
+
+
+class PodError(ValueError):
+    """The pod cannot be placed as written (bad annotation or quantity): reported in ``Error``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """One filter/prioritize call resolved against state: the pod and its candidate nodes."""
+
+    demand: PodDemand
+    nodes: Candidates
+    names: Sequence[str]
+    raw_nodes: list[msgspec.Raw] | None
+    """Full-nodes mode: the request's node objects, echoed back for the kept ones."""
+
+
+class Extender:
+    """Filter, prioritize and explain against one snapshot."""
+
+    def __init__(self, settings: Settings, snapshot: Snapshot) -> None:
+        self.settings = settings
+        self.snapshot = snapshot
+        self.keys = Keys(settings.prefix)
+        self.policy = Policy(settings, snapshot.table.resources)
+        self._gpu_column = snapshot.table.gpu_column
+        self._full_nodes: OrderedDict[tuple[str, str], NodeFacts] = OrderedDict()
+
+    # ---- resolving a request -------------------------------------------------------------
+
+    def demand(self, pod: Pod) -> PodDemand:
+        """The pod's demand; raises :class:`PodError` with a message for kube-scheduler."""
+        meta = pod.metadata
+        try:
+            requests = self.snapshot.table.vector(pod_requests(pod))
+            return parse_demand(
+                namespace=meta.namespace,
+                name=meta.name,
+                labels=meta.labels or {},
+                annotations=meta.annotations or {},
+                requests=requests,
+                gpu_count=int(requests[self._gpu_column]),
+                keys=self.keys,
+            )
+        except (PodAnnotationError, QuantityError) as exc:
+            raise PodError(f"pod {meta.namespace}/{meta.name}: {exc}") from exc
+
+    def resolve(self, args: ExtenderArgs) -> Request:
+        """Map the request's nodes onto snapshot rows (or request-built rows, full mode)."""
+        assert args.Pod is not None  # the codec guarantees it
+        demand = self.demand(args.Pod)
+        snapshot = self.snapshot
+        snapshot.refresh()
+        if args.Nodes is not None and args.Nodes.items is not None:
+            raw = args.Nodes.items
+            facts = [self._facts_of(item) for item in raw]
+            names = [f.name for f in facts]
+            if all(snapshot.nodes.get(f.name) is f for f in facts):
+                table, lookup = snapshot.table, snapshot.nodes
+            else:
+                table = self._table_from(facts)
+                lookup = {f.name: f for f in facts}
+            return Request(demand, Candidates(table, table.rows_for(names), lookup), names, raw)
+        names = args.NodeNames or []
+        rows = snapshot.table.rows_for(names)
+        return Request(demand, Candidates(snapshot.table, rows, snapshot.nodes), names, None)
+
+    def _facts_of(self, raw: msgspec.Raw) -> NodeFacts:
+        """Full-nodes mode: the request's node is authoritative; reuse parsed facts when the
+        snapshot (or an earlier request) saw this exact resourceVersion."""
+        node = decode_node(raw)
+        key = (node.metadata.name, node.metadata.resourceVersion)
+        known = self.snapshot.nodes.get(key[0])
+        if known is not None and key[1] and known.resource_version == key[1]:
+            return known
+        cached = self._full_nodes.get(key)
+        if cached is None:
+            parsing = self.snapshot.parsing
+            cached = node_facts(node, parsing.keys, parsing.gpu_resource, parsing.gpu_aliases)
+            self._full_nodes[key] = cached
+            if len(self._full_nodes) > _FULL_NODE_CACHE:
+                self._full_nodes.popitem(last=False)
+        return cached
+
+    def _table_from(self, facts: list[NodeFacts]) -> NodeTable:
+        snapshot = self.snapshot
+        table = NodeTable(snapshot.table.resources, snapshot.parsing.gpu_resource, len(facts) + 1)
+        for item in facts:
+            row = table.upsert(item)
+            table.used[row] = snapshot.usage(item.name)
+            table.reserved[row] = table.vector(snapshot.held_by_reservations(item))
+        return table
+
+    # ---- verbs ---------------------------------------------------------------------------
+
+    def filter(self, args: ExtenderArgs) -> bytes:
+        """``ExtenderFilterResult`` bytes: kept nodes in the request's form, failures split
+        into resolvable and unresolvable, ``Error`` for a pod that cannot be read."""
+        try:
+            request = self.resolve(args)
+        except PodError as exc:
+            return encode(filter_error(str(exc)))
+        outcome = self.policy.filter(request.demand, request.nodes)
+        return encode(filter_result(request, outcome))
+
+    def prioritize(self, args: ExtenderArgs) -> bytes:
+        """``HostPriorityList`` bytes, in request order. Raises :class:`PodError`."""
+        request = self.resolve(args)
+        scores = self.policy.score(request.demand, request.nodes).scores.tolist()
+        return encode([{"Host": n, "Score": s} for n, s in zip(request.names, scores, strict=True)])
+
+    def explain(self, args: ExtenderArgs) -> dict[str, Any]:
+        """A readable account of the decision for every node in the request."""
+        try:
+            request = self.resolve(args)
+        except PodError as exc:
+            return {"Error": str(exc)}
+        demand = request.demand
+        resources = self.snapshot.table.resources
+        return {
+            "pod": demand.pod,
+            "demand": {
+                "requests": {r: int(v) for r, v in zip(resources, demand.requests) if v},
+                "gpu_types": list(demand.gpu_types) if demand.gpu_types else "any",
+                "gpu_memory_mib": demand.gpu_memory_mib,
+                "pool": demand.pool,
+                "preemptible": demand.preemptible,
+                "container_id": demand.container_id,
+            },
+            "snapshot_version": self.snapshot.version,
+            "nodes": self.policy.explain(demand, request.nodes),
+        }
+
+
+def filter_error(message: str) -> dict[str, Any]:
+    """A filter reply that fails the whole call with ``message``."""
+    return {
+        "Nodes": None,
+        "NodeNames": None,
+        "FailedNodes": {},
+        "FailedAndUnresolvableNodes": {},
+        "Error": message,
+    }
+
+
+def filter_result(request: Request, outcome: FilterOutcome) -> dict[str, Any]:
+    """Build ``ExtenderFilterResult`` with C-level passes over the node lists."""
+    names = request.names
+    passed = outcome.passed.tolist()
+    failed_mask = ~outcome.passed
+    failed: dict[str, str] = {}
+    unresolvable: dict[str, str] = {}
+    if outcome.reasons:
+        reason_of = outcome.reasons.__getitem__
+        failed_names = list(compress(names, failed_mask.tolist()))
+        failed_reasons = list(map(reason_of, outcome.codes[failed_mask].tolist()))
+        hard = outcome.unresolvable[failed_mask].tolist()
+        soft = [not h for h in hard]
+        failed = dict(zip(compress(failed_names, soft), compress(failed_reasons, soft)))
+        unresolvable = dict(zip(compress(failed_names, hard), compress(failed_reasons, hard)))
+    result: dict[str, Any] = {
+        "Nodes": None,
+        "NodeNames": None,
+        "FailedNodes": failed,
+        "FailedAndUnresolvableNodes": unresolvable,
+        "Error": "",
+    }
+    if request.raw_nodes is not None:
+        result["Nodes"] = {"metadata": {}, "items": list(compress(request.raw_nodes, passed))}
+    else:
+        result["NodeNames"] = list(compress(names, passed))
+    return result

@@ -1,0 +1,90 @@
+"""The candidate nodes of one request, as column slices gathered on first use."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import cached_property
+
+import numpy as np
+import numpy.typing as npt
+
+from app.state.records import NodeFacts
+from app.state.table import UNKNOWN_ROW, BoolArray, IntArray, NodeTable
+
+
+class Candidates:
+    """Columns of ``table`` restricted to ``rows`` (request order, duplicates allowed)."""
+
+    def __init__(
+        self,
+        table: NodeTable,
+        rows: npt.NDArray[np.intp],
+        facts: Mapping[str, NodeFacts],
+    ) -> None:
+        self.table = table
+        self.rows = rows
+        self.facts = facts
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def name(self, i: int) -> str:
+        return self.table.names[int(self.rows[i])] if self.rows[i] != UNKNOWN_ROW else "?"
+
+    def facts_of(self, i: int) -> NodeFacts | None:
+        return self.facts.get(self.name(i))
+
+    @cached_property
+    def known(self) -> BoolArray:
+        return self.table.known[self.rows]
+
+    @cached_property
+    def valid(self) -> BoolArray:
+        return self.table.valid[self.rows]
+
+    @cached_property
+    def alloc(self) -> IntArray:
+        return self.table.alloc[self.rows]
+
+    @cached_property
+    def free(self) -> IntArray:
+        rows = self.rows
+        return self.alloc - self.table.used[rows] - self.table.reserved[rows]
+
+    @cached_property
+    def gpu_count(self) -> IntArray:
+        return self.alloc[:, self.table.gpu_column]
+
+    @cached_property
+    def gpu_type(self) -> npt.NDArray[np.int32]:
+        return self.table.gpu_type[self.rows]
+
+    @cached_property
+    def gpu_memory(self) -> IntArray:
+        return self.table.gpu_memory[self.rows]
+
+    @cached_property
+    def pool(self) -> npt.NDArray[np.int32]:
+        return self.table.pool[self.rows]
+
+    @cached_property
+    def pool_only(self) -> BoolArray:
+        return self.table.pool_only[self.rows]
+
+    @cached_property
+    def pool_priority(self) -> IntArray:
+        return self.table.pool_priority[self.rows]
+
+    @cached_property
+    def preemptible(self) -> BoolArray:
+        return self.table.preemptible[self.rows]
+
+    @cached_property
+    def name_hash(self) -> npt.NDArray[np.uint64]:
+        return self.table.name_hash[self.rows]
+
+    def gpu_type_name(self, i: int) -> str:
+        return self.table.gpu_types.values[int(self.gpu_type[i])] or "none"
+
+    def pool_name(self, i: int) -> str:
+        return self.table.pools.values[int(self.pool[i])]

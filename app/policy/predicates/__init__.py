@@ -1,0 +1,1 @@
+"""Filter predicates, one module each."""

@@ -1,0 +1,31 @@
+"""gpu_type: a GPU pod lands only on a node whose GPU type it accepts."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from app.policy.candidates import Candidates
+from app.policy.demand import PodDemand
+from app.policy.types import Check, Predicate
+
+NAME = "GPUType"
+
+
+def check(pod: PodDemand, nodes: Candidates) -> Check | None:
+    if not pod.wants_gpu or pod.gpu_types is None:
+        return None
+    accepted = [nodes.table.gpu_types.lookup(t) for t in pod.gpu_types]
+    # Nodes without GPUs already fail Fit/<gpu resource>; only typed GPU nodes are judged here.
+    has_gpus = nodes.known & (nodes.gpu_count > 0)
+    return Check(failed=has_gpus & ~np.isin(nodes.gpu_type, accepted), unresolvable=True)
+
+
+def reason(pod: PodDemand) -> str:
+    return f"gpu type not in [{','.join(pod.gpu_types or ())}]"
+
+
+def explain(pod: PodDemand, nodes: Candidates, i: int) -> str:
+    return f"gpu type {nodes.gpu_type_name(i)} not in [{','.join(pod.gpu_types or ())}]"
+
+
+PREDICATE = Predicate(NAME, check, reason, explain)

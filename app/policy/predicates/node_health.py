@@ -1,0 +1,22 @@
+"""node_health: the node's labels, capacity and reservation ledger must be readable."""
+
+from __future__ import annotations
+
+from app.policy.candidates import Candidates
+from app.policy.demand import PodDemand
+from app.policy.types import Check, Predicate
+
+NAME = "NodeHealth"
+REASON = "node has unreadable labels, capacity or reservations"
+
+
+def check(pod: PodDemand, nodes: Candidates) -> Check | None:
+    return Check(failed=nodes.known & ~nodes.valid, unresolvable=True)
+
+
+def explain(pod: PodDemand, nodes: Candidates, i: int) -> str:
+    facts = nodes.facts_of(i)
+    return "; ".join(facts.problems) if facts else REASON
+
+
+PREDICATE = Predicate(NAME, check, lambda pod: REASON, explain)

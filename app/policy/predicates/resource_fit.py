@@ -1,0 +1,51 @@
+"""resource_fit: free capacity ≥ the pod's request, one predicate per tracked resource.
+
+free = allocatable − requests of pods on the node − live reservations. A shortfall that even an
+empty node could not cover (request > allocatable) is unresolvable; otherwise preemption may help.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+from app.policy.candidates import Candidates
+from app.policy.demand import PodDemand
+from app.policy.types import Check, Predicate
+from app.wire.quantity import format_amount
+
+
+def _check(column: int, pod: PodDemand, nodes: Candidates) -> Check | None:
+    want = int(pod.requests[column])
+    if want == 0:
+        return None
+    return Check(
+        failed=nodes.known & (nodes.free[:, column] < want),
+        unresolvable=nodes.alloc[:, column] < want,
+    )
+
+
+def _reason(resource: str, column: int, pod: PodDemand) -> str:
+    return f"insufficient {resource} ({format_amount(resource, int(pod.requests[column]))} requested)"
+
+
+def _explain(resource: str, column: int, pod: PodDemand, nodes: Candidates, i: int) -> str:
+    free = int(nodes.free[i, column])
+    total = int(nodes.alloc[i, column])
+    want = int(pod.requests[column])
+    return (
+        f"{resource}: {format_amount(resource, max(free, 0))} free of "
+        f"{format_amount(resource, total)}, {format_amount(resource, want)} requested"
+    )
+
+
+def predicates(resources: tuple[str, ...]) -> list[Predicate]:
+    """One predicate per tracked resource, in column order."""
+    return [
+        Predicate(
+            f"Fit/{resource}",
+            partial(_check, column),
+            partial(_reason, resource, column),
+            partial(_explain, resource, column),
+        )
+        for column, resource in enumerate(resources)
+    ]

@@ -1,0 +1,60 @@
+"""The reservation ledger: in-flight placements stored in a node annotation.
+
+Format (compact JSON): ``{"<pod uid>": {"r": {"cpu": 2000, "pods": 1}, "e": 1764280000.5,
+"p": "namespace/name"}}`` — requests in the extender's integer units, expiry as Unix seconds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    """Capacity held for a pod between the bind decision and the pod showing up bound."""
+
+    pod_uid: str
+    pod: str
+    requests: tuple[tuple[str, int], ...]
+    expires_at: float
+
+    def live(self, now: float) -> bool:
+        return self.expires_at > now
+
+
+class LedgerError(ValueError):
+    """The annotation is not a ledger this extender wrote."""
+
+
+def parse_ledger(text: str | None) -> tuple[Reservation, ...]:
+    """Parse the annotation value; empty or missing means no reservations."""
+    if not text:
+        return ()
+    try:
+        data: Any = msgspec.json.decode(text)
+        if not isinstance(data, dict):
+            raise LedgerError("reservation ledger is not a JSON object")
+        return tuple(
+            Reservation(
+                pod_uid=uid,
+                pod=str(entry.get("p", "")),
+                requests=tuple(sorted((str(k), int(v)) for k, v in entry["r"].items())),
+                expires_at=float(entry["e"]),
+            )
+            for uid, entry in data.items()
+        )
+    except (msgspec.DecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise LedgerError(f"reservation ledger is unreadable: {exc}") from exc
+
+
+def format_ledger(entries: tuple[Reservation, ...] | list[Reservation]) -> str:
+    """The annotation value for ``entries`` (stable key order, compact)."""
+    return msgspec.json.encode(
+        {
+            e.pod_uid: {"r": dict(e.requests), "e": round(e.expires_at, 3), "p": e.pod}
+            for e in sorted(entries, key=lambda e: e.pod_uid)
+        }
+    ).decode()

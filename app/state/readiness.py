@@ -1,0 +1,24 @@
+"""Readiness of the snapshot source: ready once every kind has been listed, not while re-listing."""
+
+from __future__ import annotations
+
+
+class Readiness:
+    """Tracks which kinds are still (re)loading; ready when none is."""
+
+    def __init__(self, *kinds: str) -> None:
+        self._pending: set[str] = set(kinds)
+
+    def loading(self, kind: str) -> None:
+        self._pending.add(kind)
+
+    def loaded(self, kind: str) -> None:
+        self._pending.discard(kind)
+
+    @property
+    def ready(self) -> bool:
+        return not self._pending
+
+    @property
+    def reason(self) -> str:
+        return "ready" if self.ready else f"loading {', '.join(sorted(self._pending))}"

@@ -1,0 +1,133 @@
+"""Frozen per-node and per-pod records: the facts the policy needs, parsed once per change."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from app.contract import GFD_MEMORY_LABEL, GFD_PRODUCT_LABEL, SPOT_LABELS, Keys
+from app.state.ledger import LedgerError, Reservation, parse_ledger
+from app.wire.quantity import QuantityError, quantity_to_int
+from app.wire.requests import pod_requests
+from app.wire.types import Node, Pod
+
+TERMINAL_PHASES = frozenset({"Succeeded", "Failed"})
+
+
+def stable_hash64(text: str) -> int:
+    """First 64 bits of sha256(text): the per-name key of rendezvous hashing."""
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big")
+
+
+@dataclass(frozen=True, slots=True)
+class NodeFacts:
+    """What the policy knows of one node, parsed from its labels, annotations and status."""
+
+    name: str
+    resource_version: str
+    allocatable: Mapping[str, int]
+    gpu_type: str | None
+    gpu_memory_mib: int
+    pool: str
+    pool_only: bool
+    pool_priority: int
+    preemptible: bool
+    reservations: tuple[Reservation, ...] = ()
+    problems: tuple[str, ...] = ()
+    """Labels or capacity that could not be read: the node is not used until they are fixed."""
+    name_hash: int = field(default=0)
+
+
+@dataclass(frozen=True, slots=True)
+class PodFacts:
+    """A pod as the snapshot counts it: where it is bound and what it takes there."""
+
+    uid: str
+    namespace: str
+    name: str
+    node_name: str | None
+    phase: str | None
+    requests: Mapping[str, int]
+
+    @property
+    def holds_resources(self) -> bool:
+        return bool(self.node_name) and self.phase not in TERMINAL_PHASES
+
+
+def normalise_gpu_product(product: str, aliases: Mapping[str, str]) -> str:
+    """GFD product → GPU type: the alias table first, else the product without its vendor."""
+    if product in aliases:
+        return aliases[product]
+    for vendor in ("NVIDIA-", "Tesla-"):
+        if product.startswith(vendor):
+            return product[len(vendor) :]
+    return product
+
+
+def node_facts(node: Node, keys: Keys, gpu_resource: str, aliases: Mapping[str, str]) -> NodeFacts:
+    """Parse a node. Unreadable facts become ``problems`` rather than exceptions."""
+    meta = node.metadata
+    labels = meta.labels or {}
+    annotations = meta.annotations or {}
+    problems: list[str] = []
+
+    allocatable: dict[str, int] = {}
+    for resource, value in (node.status.allocatable or {}).items():
+        try:
+            allocatable[resource] = quantity_to_int(resource, value)
+        except QuantityError as exc:
+            problems.append(f"allocatable {resource}: {exc}")
+
+    def integer_label(key: str) -> int:
+        text = labels.get(key)
+        if text is None:
+            return 0
+        try:
+            return int(text)
+        except ValueError:
+            problems.append(f"label {key}={text!r} is not an integer")
+            return 0
+
+    gpu_type = labels.get(keys.gpu_type)
+    if gpu_type is None and GFD_PRODUCT_LABEL in labels:
+        gpu_type = normalise_gpu_product(labels[GFD_PRODUCT_LABEL], aliases)
+    if gpu_type is None and allocatable.get(gpu_resource, 0) > 0:
+        gpu_type = "unknown"
+
+    try:
+        reservations = parse_ledger(annotations.get(keys.reservations))
+    except LedgerError as exc:
+        problems.append(str(exc))
+        reservations = ()
+
+    preemptible = labels.get(keys.preemptible) == "true" or any(
+        labels.get(label) == value for label, value in SPOT_LABELS.items()
+    )
+    return NodeFacts(
+        name=meta.name,
+        resource_version=meta.resourceVersion,
+        allocatable=allocatable,
+        gpu_type=gpu_type,
+        gpu_memory_mib=integer_label(GFD_MEMORY_LABEL),
+        pool=labels.get(keys.pool, ""),
+        pool_only=labels.get(keys.pool_only) == "true",
+        pool_priority=integer_label(keys.pool_priority),
+        preemptible=preemptible,
+        reservations=reservations,
+        problems=tuple(problems),
+        name_hash=stable_hash64(meta.name),
+    )
+
+
+def pod_facts(pod: Pod) -> PodFacts:
+    """Parse a pod for accounting. Raises ``QuantityError`` if a request is malformed."""
+    meta = pod.metadata
+    return PodFacts(
+        uid=meta.uid or f"{meta.namespace}/{meta.name}",
+        namespace=meta.namespace,
+        name=meta.name,
+        node_name=pod.spec.nodeName or None,
+        phase=pod.status.phase,
+        requests=pod_requests(pod),
+    )

@@ -1,0 +1,212 @@
+"""The cluster snapshot: nodes, the pods bound to them, and in-flight reservations.
+
+free(node) = allocatable − requests of the pods that hold resources there − live reservations,
+where a reservation is live until it expires or its pod is seen bound in *this* snapshot (then the
+pod itself is counted). Every change updates only the rows it touches and bumps ``version``.
+All mutation happens on one thread (the event loop); readers never see a half-applied change.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from app.config import Settings
+from app.contract import Keys
+from app.state.records import NodeFacts, PodFacts
+from app.state.table import IntArray, NodeTable
+from app.wire.quantity import CPU
+from app.wire.requests import PODS
+
+EPHEMERAL_STORAGE = "ephemeral-storage"
+MEMORY = "memory"
+
+
+def tracked_resources(gpu_resource: str) -> tuple[str, ...]:
+    """Resources the extender accounts for; others are left to kube-scheduler's own fit check."""
+    return (CPU, MEMORY, EPHEMERAL_STORAGE, PODS, gpu_resource)
+
+
+@dataclass(frozen=True, slots=True)
+class NodeParsing:
+    """What turning a v1.Node into :class:`NodeFacts` needs (shared by every source)."""
+
+    keys: Keys
+    gpu_resource: str
+    gpu_aliases: Mapping[str, str]
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> NodeParsing:
+        return cls(Keys(settings.prefix), settings.gpu_resource, settings.all_gpu_aliases)
+
+
+class Snapshot:
+    """In-memory cluster state with a columnar node table kept current incrementally."""
+
+    def __init__(self, parsing: NodeParsing, clock: Callable[[], float] = time.time) -> None:
+        self.parsing = parsing
+        self.clock = clock
+        self.table = NodeTable(tracked_resources(parsing.gpu_resource), parsing.gpu_resource)
+        self.nodes: dict[str, NodeFacts] = {}
+        self.pods: dict[str, PodFacts] = {}
+        self.version = 0
+        self.updated_at = 0.0
+        self._usage: dict[str, IntArray] = {}  # node name → sum of holding pods' requests
+        self._counted: dict[str, tuple[str, IntArray]] = {}  # pod uid → (node, vector)
+        self._bound: set[str] = set()  # uids of pods with a node, in any phase
+        self._reserving_nodes: dict[str, set[str]] = {}  # pod uid → nodes whose ledger names it
+        self._next_expiry = float("inf")
+
+    # ---- changes -------------------------------------------------------------------------
+
+    def _touch(self) -> None:
+        self.version += 1
+        self.updated_at = self.clock()
+
+    def set_node(self, facts: NodeFacts) -> None:
+        """Add or replace a node."""
+        old = self.nodes.get(facts.name)
+        if old is not None:
+            self._unindex_reservations(old)
+        self.nodes[facts.name] = facts
+        row = self.table.upsert(facts)
+        usage = self._usage.get(facts.name)
+        self.table.used[row] = 0 if usage is None else usage
+        for entry in facts.reservations:
+            self._reserving_nodes.setdefault(entry.pod_uid, set()).add(facts.name)
+            self._next_expiry = min(self._next_expiry, entry.expires_at)
+        self._recompute_reserved(facts.name)
+        self._touch()
+
+    def delete_node(self, name: str) -> None:
+        """Forget a node (its pods stay counted under its name, should it come back)."""
+        old = self.nodes.pop(name, None)
+        if old is None:
+            return
+        self._unindex_reservations(old)
+        self.table.remove(name)
+        self._touch()
+
+    def set_pod(self, facts: PodFacts) -> None:
+        """Add or replace a pod; only pods holding resources count against their node."""
+        self._uncount(facts.uid)
+        self.pods[facts.uid] = facts
+        was_bound = facts.uid in self._bound
+        if facts.node_name:
+            self._bound.add(facts.uid)
+        else:
+            self._bound.discard(facts.uid)
+        if facts.holds_resources and facts.node_name:
+            vector = self.table.vector(facts.requests)
+            self._counted[facts.uid] = (facts.node_name, vector)
+            self._add_usage(facts.node_name, vector)
+        if was_bound != bool(facts.node_name):
+            self._reservations_changed(facts.uid)
+        self._touch()
+
+    def delete_pod(self, uid: str) -> None:
+        """Forget a pod and free what it held."""
+        if self.pods.pop(uid, None) is None:
+            return
+        self._uncount(uid)
+        if uid in self._bound:
+            self._bound.discard(uid)
+            self._reservations_changed(uid)
+        self._touch()
+
+    def replace_nodes(self, nodes: Iterable[NodeFacts]) -> None:
+        """Make the node set exactly ``nodes`` (after a re-list), keeping the pods."""
+        fresh = {n.name: n for n in nodes}
+        for name in [n for n in self.nodes if n not in fresh]:
+            self.delete_node(name)
+        for facts in fresh.values():
+            if self.nodes.get(facts.name) != facts:
+                self.set_node(facts)
+
+    def replace_pods(self, pods: Iterable[PodFacts]) -> None:
+        """Make the pod set exactly ``pods`` (after a re-list), keeping the nodes."""
+        fresh = {p.uid: p for p in pods}
+        for uid in [u for u in self.pods if u not in fresh]:
+            self.delete_pod(uid)
+        for facts in fresh.values():
+            if self.pods.get(facts.uid) != facts:
+                self.set_pod(facts)
+
+    # ---- reading -------------------------------------------------------------------------
+
+    def refresh(self) -> None:
+        """Drop reservations that expired since the last call (cheap when none did)."""
+        now = self.clock()
+        if now < self._next_expiry:
+            return
+        self._next_expiry = float("inf")
+        for name, facts in self.nodes.items():
+            if facts.reservations:
+                self._recompute_reserved(name, now)
+        self._touch()
+
+    def is_bound(self, uid: str) -> bool:
+        """Whether this snapshot has seen the pod with a node."""
+        return uid in self._bound
+
+    def usage(self, node: str) -> IntArray:
+        """Requests of the pods holding resources on ``node`` (a copy)."""
+        found = self._usage.get(node)
+        return np.zeros(len(self.table.resources), np.int64) if found is None else found.copy()
+
+    def free(self, node: str) -> IntArray:
+        """allocatable − usage − live reservations, per tracked resource."""
+        row = self.table.rows[node]
+        return self.table.alloc[row] - self.table.used[row] - self.table.reserved[row]
+
+    def names(self) -> Sequence[str]:
+        return list(self.nodes)
+
+    # ---- internals -----------------------------------------------------------------------
+
+    def _add_usage(self, node: str, delta: IntArray) -> None:
+        usage = self._usage.get(node)
+        self._usage[node] = delta.copy() if usage is None else usage + delta
+        row = self.table.rows.get(node)
+        if row is not None:
+            self.table.used[row] = self._usage[node]
+
+    def _uncount(self, uid: str) -> None:
+        counted = self._counted.pop(uid, None)
+        if counted is not None:
+            node, vector = counted
+            self._add_usage(node, -vector)
+
+    def _unindex_reservations(self, facts: NodeFacts) -> None:
+        for entry in facts.reservations:
+            holders = self._reserving_nodes.get(entry.pod_uid)
+            if holders is not None:
+                holders.discard(facts.name)
+                if not holders:
+                    del self._reserving_nodes[entry.pod_uid]
+
+    def _reservations_changed(self, uid: str) -> None:
+        for node in self._reserving_nodes.get(uid, ()):
+            self._recompute_reserved(node)
+
+    def held_by_reservations(self, facts: NodeFacts, now: float | None = None) -> dict[str, int]:
+        """What ``facts``' ledger holds: entries not expired whose pod this snapshot has not
+        seen bound (once bound, the pod itself is counted instead)."""
+        now = self.clock() if now is None else now
+        held: dict[str, int] = {}
+        for entry in facts.reservations:
+            if entry.live(now) and entry.pod_uid not in self._bound:
+                for resource, amount in entry.requests:
+                    held[resource] = held.get(resource, 0) + amount
+                self._next_expiry = min(self._next_expiry, entry.expires_at)
+        return held
+
+    def _recompute_reserved(self, node: str, now: float | None = None) -> None:
+        facts = self.nodes.get(node)
+        row = self.table.rows.get(node)
+        if facts is None or row is None:
+            return
+        self.table.reserved[row] = self.table.vector(self.held_by_reservations(facts, now))

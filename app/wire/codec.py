@@ -1,0 +1,103 @@
+"""Decode kube-scheduler request bodies and encode replies.
+
+Decoding is typed and partial (msgspec): only the fields in :mod:`app.wire.types` are read.
+Top-level keys match case-insensitively, as Go's encoding/json does: the exact Go spelling takes
+the fast path, any other spelling is normalised and converted.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+import msgspec
+
+from app.wire.types import ExtenderArgs, ExtenderBindingArgs, Node
+
+T = TypeVar("T", ExtenderArgs, ExtenderBindingArgs)
+
+_args_decoder = msgspec.json.Decoder(ExtenderArgs)
+_binding_decoder = msgspec.json.Decoder(ExtenderBindingArgs)
+_node_decoder = msgspec.json.Decoder(Node)
+_any_decoder = msgspec.json.Decoder()
+encoder = msgspec.json.Encoder()
+encode = encoder.encode
+
+
+class BadRequest(ValueError):
+    """The body is not JSON, or not the shape kube-scheduler sends (HTTP 400)."""
+
+
+def _field_names(kind: type[msgspec.Struct]) -> dict[str, str]:
+    return {name.lower(): name for name in kind.__struct_fields__}
+
+
+_ARG_FIELDS = _field_names(ExtenderArgs)
+_BINDING_FIELDS = _field_names(ExtenderBindingArgs)
+
+
+def _normalise_keys(data: Any, fields: dict[str, str]) -> Any:
+    if not isinstance(data, dict):
+        return data
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        canonical = fields.get(key.lower()) if isinstance(key, str) else None
+        # An exact spelling wins over a case-insensitive one, as in Go.
+        if canonical is not None and (canonical not in out or key == canonical):
+            out[canonical] = value
+    return out
+
+
+def _decode(body: bytes, decoder: msgspec.json.Decoder, kind: type[T], fields: dict[str, str]) -> T:
+    try:
+        value: T = decoder.decode(body)
+    except msgspec.ValidationError:
+        pass  # perhaps other key spellings: normalise below
+    except msgspec.DecodeError as exc:
+        raise BadRequest(f"request body is not valid JSON: {exc}") from exc
+    else:
+        if all(getattr(value, f) is not None for f in _REQUIRED[kind]):
+            return value
+    return _decode_any_case(body, kind, fields)
+
+
+def _decode_any_case(body: bytes, kind: type[T], fields: dict[str, str]) -> T:
+    raw = _any_decoder.decode(body)
+    if not isinstance(raw, dict):
+        raise BadRequest(f"request body must be a JSON object, not {type(raw).__name__}")
+    try:
+        return msgspec.convert(_normalise_keys(raw, fields), kind)
+    except msgspec.ValidationError as exc:
+        raise BadRequest(f"request body does not match {kind.__name__}: {exc}") from exc
+
+
+# Fields whose absence on the fast path may mean "spelled differently": retry case-insensitively.
+_REQUIRED: dict[type[msgspec.Struct], tuple[str, ...]] = {
+    ExtenderArgs: ("Pod",),
+    ExtenderBindingArgs: (),
+}
+
+
+def decode_extender_args(body: bytes) -> ExtenderArgs:
+    """Decode a filter/prioritize body; raise :class:`BadRequest` if it has no usable ``Pod``."""
+    args = _decode(body, _args_decoder, ExtenderArgs, _ARG_FIELDS)
+    if args.Nodes is None and args.NodeNames is None:
+        args = _decode_any_case(body, ExtenderArgs, _ARG_FIELDS)
+    if args.Pod is None:
+        raise BadRequest("request body has no Pod")
+    return args
+
+
+def decode_binding_args(body: bytes) -> ExtenderBindingArgs:
+    """Decode a bind body; raise :class:`BadRequest` if a required field is empty."""
+    args = _decode(body, _binding_decoder, ExtenderBindingArgs, _BINDING_FIELDS)
+    if not (args.PodName and args.PodNamespace and args.Node):
+        args = _decode_any_case(body, ExtenderBindingArgs, _BINDING_FIELDS)
+    missing = [f for f in ("PodName", "PodNamespace", "Node") if not getattr(args, f)]
+    if missing:
+        raise BadRequest(f"bind request lacks {', '.join(missing)}")
+    return args
+
+
+def decode_node(raw: bytes | msgspec.Raw) -> Node:
+    """Decode the fields of a v1.Node the extender uses."""
+    return _node_decoder.decode(raw)

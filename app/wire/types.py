@@ -1,0 +1,85 @@
+"""The JSON shapes the extender reads, typed only as deep as they are used.
+
+Field names follow the Go structs: kube-scheduler's ``extender/v1`` types have no JSON tags, so
+their keys are the Go field names (``Pod``, ``NodeNames``...); ``core/v1`` objects use their JSON
+tags (``metadata``, ``spec``...). Every other field of a Pod or Node is skipped by the decoder.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+QuantityText = str | int | float
+ResourceList = dict[str, QuantityText]
+
+
+class ResourceRequirements(msgspec.Struct, omit_defaults=True):
+    requests: ResourceList | None = None
+    limits: ResourceList | None = None
+
+
+class Container(msgspec.Struct, omit_defaults=True):
+    name: str = ""
+    resources: ResourceRequirements | None = None
+    restartPolicy: str | None = None
+
+
+class ObjectMeta(msgspec.Struct, omit_defaults=True):
+    name: str = ""
+    namespace: str = ""
+    uid: str = ""
+    resourceVersion: str = ""
+    labels: dict[str, str] | None = None
+    annotations: dict[str, str] | None = None
+
+
+class PodSpec(msgspec.Struct, omit_defaults=True):
+    containers: list[Container] = msgspec.field(default_factory=list)
+    initContainers: list[Container] | None = None
+    overhead: ResourceList | None = None
+    resources: ResourceRequirements | None = None
+    """Pod-level resources (PodLevelResources): when set they replace the containers' sum."""
+    nodeName: str | None = None
+
+
+class PodStatus(msgspec.Struct, omit_defaults=True):
+    phase: str | None = None
+
+
+class Pod(msgspec.Struct, omit_defaults=True):
+    metadata: ObjectMeta = msgspec.field(default_factory=ObjectMeta)
+    spec: PodSpec = msgspec.field(default_factory=PodSpec)
+    status: PodStatus = msgspec.field(default_factory=PodStatus)
+
+
+class NodeStatus(msgspec.Struct, omit_defaults=True):
+    allocatable: ResourceList | None = None
+    capacity: ResourceList | None = None
+
+
+class Node(msgspec.Struct, omit_defaults=True):
+    metadata: ObjectMeta = msgspec.field(default_factory=ObjectMeta)
+    status: NodeStatus = msgspec.field(default_factory=NodeStatus)
+
+
+class RawNodeList(msgspec.Struct):
+    """``Nodes`` in full-nodes mode: items kept raw so kept nodes are echoed byte for byte."""
+
+    items: list[msgspec.Raw] | None = None
+
+
+class ExtenderArgs(msgspec.Struct):
+    """kube-scheduler's ``ExtenderArgs`` (filter and prioritize bodies)."""
+
+    Pod: Pod | None = None
+    Nodes: RawNodeList | None = None
+    NodeNames: list[str] | None = None
+
+
+class ExtenderBindingArgs(msgspec.Struct):
+    """kube-scheduler's ``ExtenderBindingArgs`` (bind body)."""
+
+    PodName: str = ""
+    PodNamespace: str = ""
+    PodUID: str = ""
+    Node: str = ""

@@ -1,0 +1,210 @@
+{{/*
+Chart name, truncated to a DNS label.
+*/}}
+{{- define "placement-extender.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Full name: <release>-<chart>, or the release name when it already contains the chart name.
+Truncated to 53 characters so that suffixed names ("-scheduler", "-tls") stay within 63.
+*/}}
+{{- define "placement-extender.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 53 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 53 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 53 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "placement-extender.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Labels shared by every object.
+*/}}
+{{- define "placement-extender.commonLabels" -}}
+helm.sh/chart: {{ include "placement-extender.chart" . }}
+app.kubernetes.io/name: {{ include "placement-extender.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: placement-extender
+{{- end }}
+
+{{/*
+Extender labels and selector labels.
+*/}}
+{{- define "placement-extender.labels" -}}
+{{ include "placement-extender.commonLabels" . }}
+app.kubernetes.io/component: extender
+{{- end }}
+
+{{- define "placement-extender.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "placement-extender.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: extender
+{{- end }}
+
+{{/*
+Scheduler names, labels and selector labels.
+*/}}
+{{- define "placement-extender.scheduler.fullname" -}}
+{{- printf "%s-scheduler" (include "placement-extender.fullname" .) }}
+{{- end }}
+
+{{- define "placement-extender.scheduler.labels" -}}
+{{ include "placement-extender.commonLabels" . }}
+app.kubernetes.io/component: scheduler
+{{- end }}
+
+{{- define "placement-extender.scheduler.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "placement-extender.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: scheduler
+{{- end }}
+
+{{/*
+ServiceAccount names.
+*/}}
+{{- define "placement-extender.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "placement-extender.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "placement-extender.scheduler.serviceAccountName" -}}
+{{- include "placement-extender.scheduler.fullname" . }}
+{{- end }}
+
+{{- define "placement-extender.image" -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+
+{{/*
+The extender's listening port: config.server.port (the app's default is 8888).
+*/}}
+{{- define "placement-extender.port" -}}
+{{- dig "server" "port" 8888 (.Values.config | default dict) | int }}
+{{- end }}
+
+{{- define "placement-extender.portName" -}}
+{{- if .Values.tls.enabled }}https{{ else }}http{{ end }}
+{{- end }}
+
+{{- define "placement-extender.scheme" -}}
+{{- if .Values.tls.enabled }}https{{ else }}http{{ end }}
+{{- end }}
+
+{{/*
+The bind budget (config.bind.budget_seconds, app default 3.0) as a float.
+*/}}
+{{- define "placement-extender.bindBudget" -}}
+{{- dig "bind" "budget_seconds" 3.0 (.Values.config | default dict) | float64 }}
+{{- end }}
+
+{{/*
+TLS: the Secret holding tls.crt, tls.key and ca.crt, and where each side mounts it.
+*/}}
+{{- define "placement-extender.tlsSecretName" -}}
+{{- if .Values.tls.secretName }}
+{{- .Values.tls.secretName }}
+{{- else if .Values.tls.certManager.enabled }}
+{{- printf "%s-tls" (include "placement-extender.fullname" .) }}
+{{- else }}
+{{- fail "tls.enabled=true needs tls.secretName (an existing Secret with tls.crt, tls.key and ca.crt) or tls.certManager.enabled=true" }}
+{{- end }}
+{{- end }}
+
+{{- define "placement-extender.tlsDir" -}}/etc/placement-extender/tls{{- end }}
+{{- define "placement-extender.caDir" -}}/etc/placement-extender/ca{{- end }}
+
+{{/*
+The Service's in-cluster URL, as kube-scheduler's urlPrefix.
+*/}}
+{{- define "placement-extender.url" -}}
+{{- printf "%s://%s.%s.svc:%s" (include "placement-extender.scheme" .) (include "placement-extender.fullname" .) .Release.Namespace (include "placement-extender.port" .) }}
+{{- end }}
+
+{{/*
+Every check that must stop a bad install. Included by templates/validate.yaml.
+*/}}
+{{- define "placement-extender.validate" -}}
+{{- $timeout := .Values.scheduler.httpTimeoutSeconds | float64 }}
+{{- $budget := include "placement-extender.bindBudget" . | float64 }}
+{{- if le $timeout $budget }}
+{{- fail (printf "scheduler.httpTimeoutSeconds (%v) must be greater than config.bind.budget_seconds (%v): kube-scheduler would abandon a bind the extender is still committing" .Values.scheduler.httpTimeoutSeconds $budget) }}
+{{- end }}
+{{- $server := dig "server" dict (.Values.config | default dict) }}
+{{- if or (hasKey $server "tls_cert_file") (hasKey $server "tls_key_file") }}
+{{- fail "set tls.enabled (and tls.secretName or tls.certManager) instead of config.server.tls_cert_file/tls_key_file: the chart mounts the certificate and switches probes and the scheduler to HTTPS" }}
+{{- end }}
+{{- if .Values.tls.enabled }}
+{{- $_ := include "placement-extender.tlsSecretName" . }}
+{{- if and .Values.tls.certManager.enabled (not .Values.tls.certManager.issuerRef.name) }}
+{{- fail "tls.certManager.enabled=true needs tls.certManager.issuerRef.name" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+The app config file: .Values.config plus the TLS file paths when tls.enabled.
+*/}}
+{{- define "placement-extender.appConfig" -}}
+{{- $cfg := deepCopy (.Values.config | default dict) }}
+{{- if .Values.tls.enabled }}
+{{- $server := deepCopy (dig "server" dict $cfg) }}
+{{- $_ := set $server "tls_cert_file" (printf "%s/tls.crt" (include "placement-extender.tlsDir" .)) }}
+{{- $_ := set $server "tls_key_file" (printf "%s/tls.key" (include "placement-extender.tlsDir" .)) }}
+{{- $_ := set $cfg "server" $server }}
+{{- end }}
+{{- toYaml $cfg }}
+{{- end }}
+
+{{/*
+kube-scheduler's httpTimeout, e.g. "5s".
+*/}}
+{{- define "placement-extender.httpTimeout" -}}
+{{- printf "%ds" (.Values.scheduler.httpTimeoutSeconds | int) }}
+{{- end }}
+
+{{/*
+The `extenders:` entry of a KubeSchedulerConfiguration (kubescheduler.config.k8s.io/v1).
+The verbs are the extender's routes: POST /filter, /prioritize, /bind.
+*/}}
+{{- define "placement-extender.extenderConfig" -}}
+- urlPrefix: {{ include "placement-extender.url" . | quote }}
+  filterVerb: filter
+  prioritizeVerb: prioritize
+  bindVerb: bind
+  weight: {{ .Values.scheduler.weight | int }}
+  nodeCacheCapable: true
+  httpTimeout: {{ include "placement-extender.httpTimeout" . }}
+  ignorable: {{ .Values.scheduler.ignorable }}
+  {{- if .Values.tls.enabled }}
+  enableHTTPS: true
+  tlsConfig:
+    caFile: {{ include "placement-extender.caDir" . }}/ca.crt
+  {{- end }}
+{{- end }}
+
+{{/*
+Hardened pod spec pieces shared by both Deployments.
+*/}}
+{{- define "placement-extender.spread" -}}
+topologySpreadConstraints:
+  - maxSkew: 1
+    topologyKey: kubernetes.io/hostname
+    whenUnsatisfiable: ScheduleAnyway
+    labelSelector:
+      matchLabels:
+        {{- .selector | nindent 8 }}
+{{- end }}

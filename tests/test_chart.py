@@ -1,0 +1,756 @@
+"""Offline checks of the Helm chart in deploy/helm/placement-extender (no cluster, no helm binary).
+
+The chart is rendered and linted by the real Helm v4 Go SDK (``helm-python-sdk``), every rendered
+Kubernetes object is validated against the Kubernetes OpenAPI schemas (``kubernetes-validate``),
+and the parts that must agree with the app are checked against the app itself:
+``app.permissions.REQUIRED`` (RBAC), ``app.config.Settings`` (config file, port, bind budget).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+
+helm = pytest.importorskip("helm_python", reason="pip install -e '.[chart]'")
+kubernetes_validate = pytest.importorskip("kubernetes_validate", reason="pip install -e '.[chart]'")
+
+from app.config import Settings  # noqa: E402
+from app.permissions import REQUIRED  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+CHART = ROOT / "deploy" / "helm" / "placement-extender"
+FIXTURE_SCHEDULER_CONFIG = ROOT / "tests" / "fixtures" / "kube-scheduler" / "config-nodecache.yaml"
+
+RELEASE = "pe"
+NAMESPACE = "placement-system"
+FULLNAME = "pe-placement-extender"
+SCHEDULER_FULLNAME = "pe-placement-extender-scheduler"
+SCHEDULER_NAME = "placement-scheduler"
+TLS_SECRET = "pe-extender-tls"
+
+# Newest Kubernetes schema version kubernetes-validate ships.
+K8S_VERSION = kubernetes_validate.utils.latest_version()
+
+# Custom resources: no OpenAPI schema in kubernetes-validate; their shape is checked below.
+CRD_KINDS = {
+    ("monitoring.coreos.com/v1", "ServiceMonitor"),
+    ("cert-manager.io/v1", "Certificate"),
+}
+
+# The extender's routes that kube-scheduler calls: POST /<verb>.
+VERBS = {"filterVerb": "filter", "prioritizeVerb": "prioritize", "bindVerb": "bind"}
+
+# Fields of kubescheduler.config.k8s.io/v1 that the chart may use. kube-scheduler decodes its
+# config strictly, so an unknown key would stop it from starting.
+KSC_TOP_KEYS = {
+    "apiVersion", "kind", "parallelism", "leaderElection", "clientConnection",
+    "healthzBindAddress", "metricsBindAddress", "enableProfiling", "enableContentionProfiling",
+    "percentageOfNodesToScore", "podInitialBackoffSeconds", "podMaxBackoffSeconds", "profiles",
+    "extenders", "delayCacheUntilActive",
+}  # fmt: skip
+LEADER_ELECTION_KEYS = {
+    "leaderElect", "leaseDuration", "renewDeadline", "retryPeriod", "resourceLock",
+    "resourceName", "resourceNamespace",
+}  # fmt: skip
+EXTENDER_KEYS = {
+    "urlPrefix", "filterVerb", "preemptVerb", "prioritizeVerb", "weight", "bindVerb",
+    "enableHTTPS", "tlsConfig", "httpTimeout", "nodeCacheCapable", "managedResources", "ignorable",
+}  # fmt: skip
+EXTENDER_TLS_KEYS = {
+    "insecure", "serverName", "certFile", "keyFile", "caFile", "certData", "keyData", "caData",
+}  # fmt: skip
+
+SCENARIOS: dict[str, dict[str, Any]] = {
+    "default": {},
+    "tls-secret": {"tls": {"enabled": True, "secretName": TLS_SECRET}},
+    "tls-cert-manager": {
+        "tls": {
+            "enabled": True,
+            "certManager": {
+                "enabled": True,
+                "issuerRef": {"name": "cluster-ca", "kind": "ClusterIssuer"},
+            },
+        },
+        "metrics": {"serviceMonitor": {"enabled": True, "labels": {"release": "prom"}}},
+    },
+    "scheduler-off": {"scheduler": {"enabled": False}},
+    "single-replica": {"replicaCount": 1, "scheduler": {"replicaCount": 1}},
+    "custom-weights": {
+        "scheduler": {"weight": 10, "httpTimeoutSeconds": 12},
+        "config": {
+            "bind": {"budget_seconds": 9.5},
+            "scoring": {"gpu_pods": {"fit": "spread", "weights": {"fit": 3, "pool_priority": 0.5}}},
+        },
+    },
+    "service-monitor-http": {"metrics": {"serviceMonitor": {"enabled": True}}},
+}
+
+
+# --------------------------------------------------------------------------------------------
+# rendering helpers
+
+
+@pytest.fixture(scope="module")
+def chart() -> Any:
+    with helm.Chart.load(CHART) as loaded:
+        yield loaded
+
+
+class Rendered:
+    """One `helm template`: the objects and NOTES.txt."""
+
+    def __init__(self, files: dict[str, str]) -> None:
+        self.notes = ""
+        self.objects: list[dict[str, Any]] = []
+        for path, text in sorted(files.items()):
+            if path.endswith("NOTES.txt"):
+                self.notes = text
+                continue
+            self.objects.extend(doc for doc in yaml.safe_load_all(text) if doc)
+
+    def all(self, kind: str) -> list[dict[str, Any]]:
+        return [o for o in self.objects if o["kind"] == kind]
+
+    def find(self, kind: str, name: str) -> dict[str, Any] | None:
+        hits = [o for o in self.all(kind) if o["metadata"]["name"] == name]
+        assert len(hits) <= 1, f"two {kind}/{name}"
+        return hits[0] if hits else None
+
+    def get(self, kind: str, name: str) -> dict[str, Any]:
+        obj = self.find(kind, name)
+        assert obj is not None, f"{kind}/{name} not rendered; have {self.names()}"
+        return obj
+
+    def names(self) -> list[str]:
+        return [f"{o['kind']}/{o['metadata']['name']}" for o in self.objects]
+
+    def app_config_text(self) -> str:
+        return str(self.get("ConfigMap", FULLNAME)["data"]["config.yaml"])
+
+    def scheduler_config(self) -> dict[str, Any]:
+        text = self.get("ConfigMap", SCHEDULER_FULLNAME)["data"]["config.yaml"]
+        config: dict[str, Any] = yaml.safe_load(text)
+        return config
+
+    def extender_entry(self) -> dict[str, Any]:
+        extenders = self.scheduler_config()["extenders"]
+        assert len(extenders) == 1
+        entry: dict[str, Any] = extenders[0]
+        return entry
+
+
+_cache: dict[str, Rendered] = {}
+
+
+def render(chart: Any, values: dict[str, Any] | None = None) -> Rendered:
+    files = chart.render(values or {}, name=RELEASE, namespace=NAMESPACE)
+    return Rendered(files)
+
+
+@pytest.fixture(params=sorted(SCENARIOS))
+def scenario(request: pytest.FixtureRequest, chart: Any) -> tuple[str, Rendered]:
+    name: str = request.param
+    if name not in _cache:
+        _cache[name] = render(chart, SCENARIOS[name])
+    return name, _cache[name]
+
+
+def rendered(chart: Any, name: str) -> Rendered:
+    if name not in _cache:
+        _cache[name] = render(chart, SCENARIOS[name])
+    return _cache[name]
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Settings reads PLACEMENT_EXTENDER_* overrides from the environment; use the file only."""
+    import os
+
+    for key in list(os.environ):
+        if key.startswith("PLACEMENT_EXTENDER_"):
+            monkeypatch.delenv(key)
+
+
+def go_duration_seconds(text: str) -> float:
+    units = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)", text)
+    assert parts and "".join(n + u for n, u in parts) == text, f"not a Go duration: {text!r}"
+    return sum(float(n) * units[u] for n, u in parts)
+
+
+def pod_spec(deployment: dict[str, Any]) -> dict[str, Any]:
+    spec: dict[str, Any] = deployment["spec"]["template"]["spec"]
+    return spec
+
+
+def container(deployment: dict[str, Any]) -> dict[str, Any]:
+    containers = pod_spec(deployment)["containers"]
+    assert len(containers) == 1
+    c: dict[str, Any] = containers[0]
+    return c
+
+
+def volume_for_mount(deployment: dict[str, Any], mount_path: str) -> tuple[dict[str, Any], dict]:
+    mounts = [m for m in container(deployment)["volumeMounts"] if m["mountPath"] == mount_path]
+    assert len(mounts) == 1, f"nothing mounted at {mount_path}"
+    volumes = [v for v in pod_spec(deployment)["volumes"] if v["name"] == mounts[0]["name"]]
+    assert len(volumes) == 1
+    return mounts[0], volumes[0]
+
+
+def file_source(deployment: dict[str, Any], path: str) -> tuple[str, str, str]:
+    """Which (volume kind, object name, key) provides the file at ``path`` in the container."""
+    for mount in container(deployment)["volumeMounts"]:
+        mount_path = mount["mountPath"]
+        if "subPath" in mount:
+            if path != mount_path:
+                continue
+            rel = mount["subPath"]
+        elif path.startswith(mount_path.rstrip("/") + "/"):
+            rel = path[len(mount_path.rstrip("/")) + 1 :]
+        else:
+            continue
+        (volume,) = [v for v in pod_spec(deployment)["volumes"] if v["name"] == mount["name"]]
+        for kind, name_key in (("secret", "secretName"), ("configMap", "name")):
+            if kind in volume:
+                source = volume[kind]
+                items = source.get("items")
+                if items is None:
+                    return kind, source[name_key], rel
+                for item in items:
+                    if item["path"] == rel:
+                        return kind, source[name_key], item["key"]
+                raise AssertionError(f"{path}: {rel} is not an item of volume {volume['name']}")
+    raise AssertionError(f"{path} is not provided by any volume mount")
+
+
+# --------------------------------------------------------------------------------------------
+# lint and schema validation of every object
+
+
+def test_lint_is_clean(scenario: tuple[str, Rendered]) -> None:
+    name, _ = scenario
+    report = helm.lint(CHART, SCENARIOS[name], strict=True, namespace=NAMESPACE)
+    problems = [m for m in report["messages"] if m["severity"] >= 2]
+    assert report["errors"] == [] and problems == [], report
+
+
+def test_every_object_validates_against_kubernetes_schemas(scenario: tuple[str, Rendered]) -> None:
+    _, out = scenario
+    assert out.objects
+    for obj in out.objects:
+        if (obj["apiVersion"], obj["kind"]) in CRD_KINDS:
+            continue
+        try:
+            kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
+        except kubernetes_validate.ValidationError as exc:
+            path = ".".join(str(p) for p in exc.path)
+            pytest.fail(f"{obj['kind']}/{obj['metadata']['name']}: {path}: {exc.message}")
+
+
+def test_objects_are_namespaced_and_labelled(scenario: tuple[str, Rendered]) -> None:
+    _, out = scenario
+    cluster_scoped = {"ClusterRole", "ClusterRoleBinding"}
+    for obj in out.objects:
+        meta = obj["metadata"]
+        if obj["kind"] in cluster_scoped:
+            assert "namespace" not in meta
+        elif obj["kind"] == "RoleBinding" and meta["namespace"] == "kube-system":
+            assert meta["name"].endswith("-auth-reader")
+        else:
+            assert meta["namespace"] == NAMESPACE, out.names()
+        labels = meta["labels"]
+        assert labels["app.kubernetes.io/name"] == "placement-extender"
+        assert labels["app.kubernetes.io/instance"] == RELEASE
+        assert labels["app.kubernetes.io/managed-by"] == "Helm"
+        assert labels["app.kubernetes.io/version"] == "0.1.0"
+        assert labels["app.kubernetes.io/component"] in {"extender", "scheduler"}
+    names = out.names()
+    assert len(names) == len(set(names))
+
+
+def test_custom_resources_have_the_right_shape(chart: Any) -> None:
+    out = rendered(chart, "tls-cert-manager")
+    service = out.get("Service", FULLNAME)
+    (port,) = service["spec"]["ports"]
+
+    monitor = out.get("ServiceMonitor", FULLNAME)
+    assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
+    assert monitor["metadata"]["labels"]["release"] == "prom"
+    selector = monitor["spec"]["selector"]["matchLabels"]
+    assert selector.items() <= service["metadata"]["labels"].items()
+    (endpoint,) = monitor["spec"]["endpoints"]
+    assert endpoint["port"] == port["name"] == "https"
+    assert endpoint["path"] == "/metrics"
+    assert endpoint["scheme"] == "https"
+    go_duration_seconds(endpoint["interval"])
+    go_duration_seconds(endpoint["scrapeTimeout"])
+    assert endpoint["tlsConfig"]["ca"]["secret"] == {"name": f"{FULLNAME}-tls", "key": "ca.crt"}
+    assert endpoint["tlsConfig"]["serverName"] == f"{FULLNAME}.{NAMESPACE}.svc"
+
+    cert = out.get("Certificate", FULLNAME)
+    assert cert["apiVersion"] == "cert-manager.io/v1"
+    spec = cert["spec"]
+    assert spec["secretName"] == f"{FULLNAME}-tls"
+    assert spec["issuerRef"] == {"name": "cluster-ca", "kind": "ClusterIssuer", "group": "cert-manager.io"}
+    host = urlsplit(out.extender_entry()["urlPrefix"]).hostname
+    assert host in spec["dnsNames"]
+    assert f"{FULLNAME}.{NAMESPACE}.svc.cluster.local" in spec["dnsNames"]
+    assert "server auth" in spec["usages"]
+    for key in ("duration", "renewBefore"):
+        go_duration_seconds(spec[key])
+    assert go_duration_seconds(spec["renewBefore"]) < go_duration_seconds(spec["duration"])
+
+    plain = rendered(chart, "service-monitor-http").get("ServiceMonitor", FULLNAME)
+    (endpoint,) = plain["spec"]["endpoints"]
+    assert endpoint["port"] == "http" and endpoint["scheme"] == "http"
+    assert "tlsConfig" not in endpoint
+
+    default = rendered(chart, "default")
+    assert not default.all("ServiceMonitor") and not default.all("Certificate")
+    assert not rendered(chart, "tls-secret").all("Certificate")
+
+
+# --------------------------------------------------------------------------------------------
+# agreement with the app
+
+
+def test_clusterrole_is_exactly_app_permissions(scenario: tuple[str, Rendered]) -> None:
+    _, out = scenario
+    role = out.get("ClusterRole", FULLNAME)
+    granted: dict[tuple[str, str], list[str]] = {}
+    for rule in role["rules"]:
+        assert set(rule) == {"apiGroups", "resources", "verbs"}, rule  # no names, no URLs
+        for group in rule["apiGroups"]:
+            for resource in rule["resources"]:
+                assert (group, resource) not in granted, f"{group}/{resource} granted twice"
+                granted[(group, resource)] = sorted(rule["verbs"])
+    required = {(p.api_group, p.resource): sorted(p.verbs) for p in REQUIRED}
+    assert granted == required
+
+    binding = out.get("ClusterRoleBinding", FULLNAME)
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "ClusterRole",
+        "name": FULLNAME,
+    }
+    extender_sa = {"kind": "ServiceAccount", "name": FULLNAME, "namespace": NAMESPACE}
+    assert binding["subjects"] == [extender_sa]
+    assert pod_spec(out.get("Deployment", FULLNAME))["serviceAccountName"] == FULLNAME
+    out.get("ServiceAccount", FULLNAME)
+    # ...and the extender's account is bound to nothing else.
+    for kind in ("ClusterRoleBinding", "RoleBinding"):
+        for other in out.all(kind):
+            if other is not binding:
+                assert extender_sa not in other["subjects"], other["metadata"]["name"]
+
+
+@pytest.mark.usefixtures("clean_env")
+def test_app_config_validates_with_settings(scenario: tuple[str, Rendered]) -> None:
+    name, out = scenario
+    data = yaml.safe_load(out.app_config_text())
+    settings = Settings(**data)
+    assert settings.server.host == "0.0.0.0"
+    deployment = out.get("Deployment", FULLNAME)
+    (port,) = container(deployment)["ports"]
+    assert port["containerPort"] == settings.server.port
+    (service_port,) = out.get("Service", FULLNAME)["spec"]["ports"]
+    assert service_port["port"] == settings.server.port
+    assert service_port["targetPort"] == port["name"]
+    tls = SCENARIOS[name].get("tls", {}).get("enabled", False)
+    if tls:
+        assert settings.server.tls_cert_file and settings.server.tls_key_file
+    else:
+        assert settings.server.tls_cert_file is None and settings.server.tls_key_file is None
+    overrides = SCENARIOS[name].get("config", {})
+    if "bind" in overrides:
+        assert settings.bind.budget_seconds == overrides["bind"]["budget_seconds"]
+    if "scoring" in overrides:
+        assert settings.scoring.gpu_pods.fit == "spread"
+        assert settings.scoring.gpu_pods.weights.fit == 3
+        assert settings.scoring.gpu_pods.weights.pool_priority == 0.5
+
+
+@pytest.mark.usefixtures("clean_env")
+def test_scheduler_config_agrees_with_the_app(chart: Any) -> None:
+    out = rendered(chart, "default")
+    config = out.scheduler_config()
+    assert config["apiVersion"] == "kubescheduler.config.k8s.io/v1"
+    assert config["kind"] == "KubeSchedulerConfiguration"
+    assert set(config) <= KSC_TOP_KEYS
+    assert "clientConnection" not in config  # in-cluster service account
+    (profile,) = config["profiles"]
+    assert profile["schedulerName"] == SCHEDULER_NAME
+
+    election = config["leaderElection"]
+    assert set(election) <= LEADER_ELECTION_KEYS
+    assert election["leaderElect"] is True
+    assert election["resourceNamespace"] == NAMESPACE
+    assert election["resourceName"] == SCHEDULER_NAME
+    assert election["resourceLock"] == "leases"
+
+    entry = out.extender_entry()
+    assert set(entry) <= EXTENDER_KEYS
+    for key, verb in VERBS.items():
+        assert entry[key] == verb
+    assert entry["nodeCacheCapable"] is True
+    assert entry["weight"] == 5
+    assert entry["ignorable"] is False
+    assert "enableHTTPS" not in entry and "tlsConfig" not in entry
+
+    defaults = Settings()
+    url = urlsplit(entry["urlPrefix"])
+    assert url.scheme == "http"
+    assert url.hostname == f"{FULLNAME}.{NAMESPACE}.svc"
+    assert url.port == defaults.server.port
+    assert url.path == ""
+    assert out.get("Service", FULLNAME)["metadata"]["name"] == url.hostname.split(".")[0]
+
+    assert entry["httpTimeout"] == "5s"
+    rendered_budget = Settings(**yaml.safe_load(out.app_config_text())).bind.budget_seconds
+    assert rendered_budget == defaults.bind.budget_seconds
+    assert go_duration_seconds(entry["httpTimeout"]) > rendered_budget
+
+    # Same verbs and cache mode as the config a real kube-scheduler 1.36 ran with (fixtures).
+    fixture = yaml.safe_load(FIXTURE_SCHEDULER_CONFIG.read_text())
+    (recorded,) = fixture["extenders"]
+    assert set(entry) >= set(recorded) - {"weight"}
+    for key in (*VERBS, "nodeCacheCapable"):
+        assert entry[key] == recorded[key]
+
+
+@pytest.mark.usefixtures("clean_env")
+def test_custom_weight_and_timeout(chart: Any) -> None:
+    out = rendered(chart, "custom-weights")
+    entry = out.extender_entry()
+    assert entry["weight"] == 10
+    assert entry["httpTimeout"] == "12s"
+    budget = Settings(**yaml.safe_load(out.app_config_text())).bind.budget_seconds
+    assert budget == 9.5
+    assert go_duration_seconds(entry["httpTimeout"]) > budget
+
+
+@pytest.mark.parametrize(
+    ("timeout", "budget"),
+    [
+        (3, None),  # app default budget 3.0
+        (2, None),
+        (4, 4.0),
+        (5, 5.5),
+    ],
+)
+def test_render_fails_when_http_timeout_does_not_exceed_bind_budget(
+    chart: Any, timeout: int, budget: float | None
+) -> None:
+    values: dict[str, Any] = {"scheduler": {"httpTimeoutSeconds": timeout}}
+    if budget is not None:
+        values["config"] = {"bind": {"budget_seconds": budget}}
+    with pytest.raises(helm.HelmRenderError, match=r"httpTimeoutSeconds .* must be greater"):
+        render(chart, values)
+    # ...also with the scheduler off: the timeout is the one NOTES.txt tells users to configure.
+    values["scheduler"]["enabled"] = False
+    with pytest.raises(helm.HelmRenderError, match="httpTimeoutSeconds"):
+        render(chart, values)
+
+
+def test_bind_budget_default_is_the_apps(chart: Any) -> None:
+    """With config.bind unset the chart assumes the app's default budget."""
+    default_budget = Settings.model_fields["bind"].default.budget_seconds
+    assert default_budget == 3.0
+    values = {"config": {"server": {"port": 8888}}, "scheduler": {"httpTimeoutSeconds": 4}}
+    render(chart, values)
+    values["scheduler"]["httpTimeoutSeconds"] = int(default_budget)
+    with pytest.raises(helm.HelmRenderError, match="httpTimeoutSeconds"):
+        render(chart, values)
+
+
+# --------------------------------------------------------------------------------------------
+# TLS
+
+
+@pytest.mark.usefixtures("clean_env")
+@pytest.mark.parametrize(
+    ("scenario_name", "secret"),
+    [("tls-secret", TLS_SECRET), ("tls-cert-manager", f"{FULLNAME}-tls")],
+)
+def test_tls_wiring(chart: Any, scenario_name: str, secret: str) -> None:
+    out = rendered(chart, scenario_name)
+    settings = Settings(**yaml.safe_load(out.app_config_text()))
+    extender = out.get("Deployment", FULLNAME)
+    assert settings.server.tls_cert_file and settings.server.tls_key_file
+    assert file_source(extender, settings.server.tls_cert_file) == ("secret", secret, "tls.crt")
+    assert file_source(extender, settings.server.tls_key_file) == ("secret", secret, "tls.key")
+
+    c = container(extender)
+    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+        assert c[probe]["httpGet"]["scheme"] == "HTTPS"
+    assert c["ports"][0]["name"] == "https"
+
+    entry = out.extender_entry()
+    assert set(entry) <= EXTENDER_KEYS
+    assert urlsplit(entry["urlPrefix"]).scheme == "https"
+    assert urlsplit(entry["urlPrefix"]).port == settings.server.port
+    assert entry["enableHTTPS"] is True
+    assert set(entry["tlsConfig"]) <= EXTENDER_TLS_KEYS
+    assert entry["tlsConfig"].get("insecure") is not True
+    scheduler = out.get("Deployment", SCHEDULER_FULLNAME)
+    assert file_source(scheduler, entry["tlsConfig"]["caFile"]) == ("secret", secret, "ca.crt")
+    # The scheduler gets the CA only, never the extender's private key.
+    for volume in pod_spec(scheduler)["volumes"]:
+        if "secret" in volume:
+            assert [i["key"] for i in volume["secret"]["items"]] == ["ca.crt"]
+
+
+def test_tls_without_a_certificate_source_fails(chart: Any) -> None:
+    with pytest.raises(helm.HelmRenderError, match="tls.secretName"):
+        render(chart, {"tls": {"enabled": True}})
+    with pytest.raises(helm.HelmRenderError, match="issuerRef.name"):
+        render(chart, {"tls": {"enabled": True, "certManager": {"enabled": True}}})
+    with pytest.raises(helm.HelmRenderError, match="tls.enabled"):
+        render(chart, {"config": {"server": {"tls_cert_file": "/x.crt"}}})
+
+
+# --------------------------------------------------------------------------------------------
+# workload hardening and shape
+
+
+def assert_hardened(deployment: dict[str, Any]) -> None:
+    spec = pod_spec(deployment)
+    pod_ctx = spec["securityContext"]
+    assert pod_ctx["runAsNonRoot"] is True and pod_ctx["runAsUser"] == 65532
+    assert pod_ctx["seccompProfile"] == {"type": "RuntimeDefault"}
+    ctx = container(deployment)["securityContext"]
+    assert ctx["runAsNonRoot"] is True
+    assert ctx["runAsUser"] == 65532
+    assert ctx["readOnlyRootFilesystem"] is True
+    assert ctx["allowPrivilegeEscalation"] is False
+    assert ctx["capabilities"] == {"drop": ["ALL"]}
+    assert ctx["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert "privileged" not in ctx
+    assert spec["enableServiceLinks"] is False
+    _, tmp = volume_for_mount(deployment, "/tmp")
+    assert "emptyDir" in tmp
+    (spread,) = spec["topologySpreadConstraints"]
+    assert spread["topologyKey"] == "kubernetes.io/hostname"
+    assert spread["whenUnsatisfiable"] == "ScheduleAnyway"
+    assert spread["labelSelector"]["matchLabels"] == deployment["spec"]["selector"]["matchLabels"]
+    labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert deployment["spec"]["selector"]["matchLabels"].items() <= labels.items()
+    resources = container(deployment)["resources"]
+    assert resources["requests"]["cpu"] and resources["requests"]["memory"]
+    assert resources["limits"]["memory"]
+
+
+def test_extender_deployment(chart: Any) -> None:
+    out = rendered(chart, "default")
+    deployment = out.get("Deployment", FULLNAME)
+    assert deployment["spec"]["replicas"] == 2
+    assert_hardened(deployment)
+    c = container(deployment)
+    assert c["image"] == "ghcr.io/placement-extender/placement-extender:0.1.0"
+    assert c["args"] == ["serve", "--config", "/etc/placement-extender/config.yaml"]
+    assert file_source(deployment, "/etc/placement-extender/config.yaml") == (
+        "configMap",
+        FULLNAME,
+        "config.yaml",
+    )
+    assert c["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert c["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+        assert c[probe]["httpGet"]["port"] == c["ports"][0]["name"] == "http"
+        assert c[probe]["httpGet"]["scheme"] == "HTTP"
+    # The extender itself is placed by the default scheduler (no chicken-and-egg).
+    assert "schedulerName" not in pod_spec(deployment)
+    service = out.get("Service", FULLNAME)
+    assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
+
+
+def test_scheduler_deployment(chart: Any) -> None:
+    out = rendered(chart, "default")
+    deployment = out.get("Deployment", SCHEDULER_FULLNAME)
+    assert_hardened(deployment)
+    c = container(deployment)
+    assert c["image"] == "registry.k8s.io/kube-scheduler:v1.36.2"
+    config_args = [a for a in c["args"] if a.startswith("--config=")]
+    assert len(config_args) == 1
+    assert file_source(deployment, config_args[0].removeprefix("--config=")) == (
+        "configMap",
+        SCHEDULER_FULLNAME,
+        "config.yaml",
+    )
+    assert c["ports"] == [{"name": "https", "containerPort": 10259, "protocol": "TCP"}]
+    for probe in ("livenessProbe", "readinessProbe"):
+        get = c[probe]["httpGet"]
+        assert get["scheme"] == "HTTPS"
+        assert get["port"] in ("https", 10259)
+        assert get["path"] in ("/livez", "/healthz", "/readyz")
+    assert pod_spec(deployment)["serviceAccountName"] == SCHEDULER_FULLNAME
+    # Selectors of the two Deployments must not overlap.
+    extender = out.get("Deployment", FULLNAME)
+    assert (
+        deployment["spec"]["selector"]["matchLabels"]
+        != extender["spec"]["selector"]["matchLabels"]
+    )
+
+
+def test_scheduler_rbac(chart: Any) -> None:
+    out = rendered(chart, "default")
+    sa = {"kind": "ServiceAccount", "name": SCHEDULER_FULLNAME, "namespace": NAMESPACE}
+    out.get("ServiceAccount", SCHEDULER_FULLNAME)
+    cluster_roles = {
+        b["roleRef"]["name"] for b in out.all("ClusterRoleBinding") if sa in b["subjects"]
+    }
+    assert cluster_roles == {"system:kube-scheduler", "system:volume-scheduler"}
+
+    lease = out.scheduler_config()["leaderElection"]
+    role_bindings = [b for b in out.all("RoleBinding") if sa in b["subjects"]]
+    leases: dict[str, set[str]] = {}
+    for binding in role_bindings:
+        if binding["roleRef"]["kind"] != "Role":
+            continue
+        role = out.find("Role", binding["roleRef"]["name"])
+        if role is None:  # built-in, e.g. kube-system/extension-apiserver-authentication-reader
+            assert binding["metadata"]["namespace"] == "kube-system"
+            assert binding["roleRef"]["name"] == "extension-apiserver-authentication-reader"
+            continue
+        assert role["metadata"]["namespace"] == binding["metadata"]["namespace"] == NAMESPACE
+        for rule in role["rules"]:
+            assert rule["apiGroups"] == ["coordination.k8s.io"]
+            assert rule["resources"] == ["leases"]
+            names = rule.get("resourceNames")
+            for verb in rule["verbs"]:
+                if names is None:
+                    leases.setdefault(verb, set()).add("*")
+                else:
+                    leases.setdefault(verb, set()).update(names)
+    assert lease["resourceNamespace"] == NAMESPACE
+    for verb in ("create", "get", "update"):
+        assert leases.get(verb, set()) & {"*", lease["resourceName"]}, (verb, leases)
+
+
+def test_pod_disruption_budgets(chart: Any) -> None:
+    out = rendered(chart, "default")
+    for name in (FULLNAME, SCHEDULER_FULLNAME):
+        pdb = out.get("PodDisruptionBudget", name)
+        assert pdb["spec"]["minAvailable"] == 1
+        deployment = out.get("Deployment", name)
+        assert pdb["spec"]["selector"] == deployment["spec"]["selector"]
+    single = rendered(chart, "single-replica")
+    assert single.all("PodDisruptionBudget") == []
+    assert single.get("Deployment", FULLNAME)["spec"]["replicas"] == 1
+
+
+def test_config_change_rolls_pods(chart: Any) -> None:
+    def checksums(out: Rendered) -> tuple[str, str]:
+        return tuple(  # type: ignore[return-value]
+            out.get("Deployment", n)["spec"]["template"]["metadata"]["annotations"]["checksum/config"]
+            for n in (FULLNAME, SCHEDULER_FULLNAME)
+        )
+
+    base = checksums(render(chart))
+    assert checksums(render(chart)) == base
+    changed = checksums(render(chart, {"config": {"server": {"log_level": "debug"}}}))
+    assert changed[0] != base[0] and changed[1] == base[1]
+    changed = checksums(render(chart, {"scheduler": {"weight": 7}}))
+    assert changed[0] == base[0] and changed[1] != base[1]
+
+
+def test_scheduler_disabled(chart: Any) -> None:
+    out = rendered(chart, "scheduler-off")
+    assert out.find("Deployment", SCHEDULER_FULLNAME) is None
+    assert out.find("ConfigMap", SCHEDULER_FULLNAME) is None
+    assert not [o for o in out.objects if o["metadata"]["labels"]["app.kubernetes.io/component"] == "scheduler"]
+    out.get("Deployment", FULLNAME)
+    # NOTES.txt hands over the same extenders block for an existing kube-scheduler.
+    block = out.notes.split("\nextenders:\n", 1)[1].split("\n\n", 1)[0]
+    (entry,) = yaml.safe_load("extenders:\n" + block)["extenders"]
+    assert entry == rendered(chart, "default").extender_entry()
+
+
+def test_notes_explain_a_first_pod(chart: Any) -> None:
+    notes = rendered(chart, "default").notes
+    assert f"schedulerName: {SCHEDULER_NAME}" in notes
+    assert 'placement-extender.io/gpu-types: "A10G,T4"' in notes
+
+
+# --------------------------------------------------------------------------------------------
+# values.schema.json
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"replicaCount": "two"},
+        {"replicaCount": 0},
+        {"replicaCount": 1.5},
+        {"scheduler": {"enabled": "yes"}},
+        {"scheduler": {"weight": 2.5}},
+        {"scheduler": {"weight": "5"}},
+        {"scheduler": {"weight": 0}},
+        {"scheduler": {"httpTimeoutSeconds": "5s"}},
+        {"scheduler": {"name": "Placement_Scheduler"}},
+        {"tls": {"enabled": "true"}},
+        {"config": {"server": {"port": "8888"}}},
+        {"config": {"server": {"port": 70000}}},
+        {"config": {"bind": {"budget_seconds": "3"}}},
+        {"config": {"bind": {"budget_seconds": 0}}},
+        {"config": {"scoring": {"cpu_pods": {"weights": {"fit": -1}}}}},
+        {"config": {"servr": {"port": 8888}}},
+        {"replicas": 2},
+    ],
+    ids=lambda v: repr(v),
+)
+def test_schema_rejects_wrong_values(chart: Any, values: dict[str, Any]) -> None:
+    with pytest.raises(helm.HelmValuesError, match="schema"):
+        render(chart, values)
+    report = helm.lint(CHART, values, strict=True, namespace=NAMESPACE)
+    assert report["errors"], report
+
+
+def test_schema_accepts_defaults_and_scenarios(chart: Any) -> None:
+    chart.validate_schema(chart.values)
+    for values in SCENARIOS.values():
+        chart.validate_schema(chart.merge_values(values))
+
+
+def _resolve(schema: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in node:
+        *_, section, name = node["$ref"].split("/")
+        node = schema[section][name]
+    if "anyOf" in node:  # Optional[Model] in pydantic
+        objects = [n for n in node["anyOf"] if "$ref" in n or n.get("type") == "object"]
+        if len(objects) == 1:
+            return _resolve(schema, objects[0])
+    return node
+
+
+def _object_keys(schema: dict[str, Any], node: dict[str, Any], path: str) -> dict[str, set[str]]:
+    """``{path: property names}`` for every nested object with declared properties."""
+    node = _resolve(schema, node)
+    props = node.get("properties")
+    if not props:
+        return {}
+    found = {path: set(props)}
+    for key, sub in props.items():
+        found.update(_object_keys(schema, sub, f"{path}.{key}"))
+    return found
+
+
+def test_schema_config_mirrors_app_settings() -> None:
+    """values.schema.json's `config` knows exactly the keys of app.config.Settings.
+
+    When this fails after a change to app/config.py, update `properties.config` in
+    deploy/helm/placement-extender/values.schema.json to match.
+    """
+    import json
+
+    chart_schema = json.loads((CHART / "values.schema.json").read_text())
+    app_schema = Settings.model_json_schema()
+    chart_keys = _object_keys(chart_schema, chart_schema["properties"]["config"], "config")
+    app_keys = _object_keys(app_schema, app_schema, "config")
+    assert chart_keys == app_keys
