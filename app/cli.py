@@ -69,7 +69,10 @@ def serve(args: argparse.Namespace) -> int:
     app = create_app(runtime, source)
     tls: dict[str, Any] = {}
     if settings.server.tls_cert_file:
-        tls = {"ssl_certfile": settings.server.tls_cert_file, "ssl_keyfile": settings.server.tls_key_file}
+        tls = {
+            "ssl_certfile": settings.server.tls_cert_file,
+            "ssl_keyfile": settings.server.tls_key_file,
+        }
     uvicorn.run(
         app,
         host=settings.server.host,

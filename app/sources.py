@@ -34,7 +34,11 @@ class FileSource:
         runtime.readiness.loaded(PODS)
         log.info(
             "snapshot loaded",
-            extra={"path": str(self.path), "nodes": len(snapshot.nodes), "pods": len(snapshot.pods)},
+            extra={
+                "path": str(self.path),
+                "nodes": len(snapshot.nodes),
+                "pods": len(snapshot.pods),
+            },
         )
 
     async def stop(self) -> None:

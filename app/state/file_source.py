@@ -43,8 +43,6 @@ def _objects(document: Any) -> Iterator[dict[str, Any]]:
             yield document
 
 
-
-
 def parse_objects(
     documents: Any, parsing: NodeParsing, origin: str
 ) -> tuple[list[NodeFacts], list[PodFacts]]:

@@ -160,7 +160,8 @@ class Snapshot:
     def free(self, node: str) -> IntArray:
         """allocatable − usage − live reservations, per tracked resource."""
         row = self.table.rows[node]
-        return self.table.alloc[row] - self.table.used[row] - self.table.reserved[row]
+        free: IntArray = self.table.alloc[row] - self.table.used[row] - self.table.reserved[row]
+        return free
 
     def names(self) -> Sequence[str]:
         return list(self.nodes)

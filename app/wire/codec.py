@@ -47,7 +47,9 @@ def _normalise_keys(data: Any, fields: dict[str, str]) -> Any:
     return out
 
 
-def _decode(body: bytes, decoder: msgspec.json.Decoder, kind: type[T], fields: dict[str, str]) -> T:
+def _decode(
+    body: bytes, decoder: msgspec.json.Decoder[Any], kind: type[T], fields: dict[str, str]
+) -> T:
     try:
         value: T = decoder.decode(body)
     except msgspec.ValidationError:

@@ -25,6 +25,10 @@ _QUANTITY = re.compile(
 )
 
 
+def _power_of_ten(exponent: int) -> Fraction:
+    return Fraction(10**exponent) if exponent >= 0 else Fraction(1, 10**-exponent)
+
+
 class QuantityError(ValueError):
     """A quantity string that Kubernetes would reject."""
 
@@ -41,10 +45,10 @@ def parse_quantity(text: str) -> Fraction:
     number = Fraction(match["num"])
     suffix = match["suffix"] or ""
     if suffix in _BINARY:
-        return number * (1024 ** _BINARY[suffix])
+        return number * Fraction(1024 ** _BINARY[suffix])
     if suffix in _DECIMAL:
-        return number * Fraction(10) ** _DECIMAL[suffix]
-    return number * Fraction(10) ** int(suffix[1:])
+        return number * _power_of_ten(_DECIMAL[suffix])
+    return number * _power_of_ten(int(suffix[1:]))
 
 
 def quantity_to_int(resource: str, value: str | int | float) -> int:

@@ -11,7 +11,8 @@ REASON = "unknown node"
 
 
 def check(pod: PodDemand, nodes: Candidates) -> Check | None:
-    return Check(failed=~nodes.known, unresolvable=True)
+    # Resolvable: the snapshot may simply not have seen the node yet (watch lag).
+    return Check(failed=~nodes.known, unresolvable=False)
 
 
 def explain(pod: PodDemand, nodes: Candidates, i: int) -> str:

@@ -17,7 +17,7 @@ def check(pod: PodDemand, nodes: Candidates) -> Check | None:
 
 
 def explain(pod: PodDemand, nodes: Candidates, i: int) -> str:
-    return f"{REASON} (set the pod annotation preemptible: \"true\" to allow it)"
+    return f'{REASON} (set the pod annotation preemptible: "true" to allow it)'
 
 
 PREDICATE = Predicate(NAME, check, lambda pod: REASON, explain)

@@ -25,7 +25,9 @@ def _check(column: int, pod: PodDemand, nodes: Candidates) -> Check | None:
 
 
 def _reason(resource: str, column: int, pod: PodDemand) -> str:
-    return f"insufficient {resource} ({format_amount(resource, int(pod.requests[column]))} requested)"
+    return (
+        f"insufficient {resource} ({format_amount(resource, int(pod.requests[column]))} requested)"
+    )
 
 
 def _explain(resource: str, column: int, pod: PodDemand, nodes: Candidates, i: int) -> str:
