@@ -7,12 +7,14 @@ This is the glue between the layers: wire (decoded args) → state (snapshot row
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import compress
 from typing import Any
 
 import msgspec
+import numpy as np
+import numpy.typing as npt
 
 from app.config import Settings
 from app.contract import Keys
@@ -21,9 +23,16 @@ from app.policy.demand import PodAnnotationError, PodDemand, parse_demand
 from app.policy.engine import FilterOutcome, Policy
 from app.state.records import NodeFacts, node_facts
 from app.state.snapshot import Snapshot
-from app.state.table import NodeTable
+from app.state.table import UNKNOWN_ROW, NodeTable
 from app.wire.codec import decode_node, encode
 from app.wire.quantity import QuantityError
+from app.wire.replies import (
+    colon_value,
+    filter_reply,
+    host_priority_list,
+    json_array,
+    json_object,
+)
 from app.wire.requests import pod_requests
 from app.wire.types import ExtenderArgs, Pod
 
@@ -117,8 +126,8 @@ class Extender:
         table = NodeTable(snapshot.table.resources, snapshot.parsing.gpu_resource, len(facts) + 1)
         for item in facts:
             row = table.upsert(item)
-            table.used[row] = snapshot.usage(item.name)
-            table.reserved[row] = table.vector(snapshot.held_by_reservations(item))
+            table.set_used(row, snapshot.usage(item.name))
+            table.set_reserved(row, table.vector(snapshot.held_by_reservations(item)))
         return table
 
     # ---- verbs ---------------------------------------------------------------------------
@@ -131,13 +140,14 @@ class Extender:
         except PodError as exc:
             return encode(filter_error(str(exc)))
         outcome = self.policy.filter(request.demand, request.nodes)
-        return encode(filter_result(request, outcome))
+        return filter_reply_of(request, outcome)
 
     def prioritize(self, args: ExtenderArgs) -> bytes:
         """``HostPriorityList`` bytes, in request order. Raises :class:`PodError`."""
         request = self.resolve(args)
         scores = self.policy.score(request.demand, request.nodes).scores.tolist()
-        return encode([{"Host": n, "Score": s} for n, s in zip(request.names, scores, strict=True)])
+        prefixes = _per_candidate(request, request.nodes.table.host_prefix, _host_prefix)
+        return host_priority_list(prefixes.tolist(), scores)
 
     def explain(self, args: ExtenderArgs) -> dict[str, Any]:
         """A readable account of the decision for every node in the request."""
@@ -173,30 +183,48 @@ def filter_error(message: str) -> dict[str, Any]:
     }
 
 
-def filter_result(request: Request, outcome: FilterOutcome) -> dict[str, Any]:
-    """Build ``ExtenderFilterResult`` with C-level passes over the node lists."""
-    names = request.names
-    passed = outcome.passed.tolist()
-    failed_mask = ~outcome.passed
-    failed: dict[str, str] = {}
-    unresolvable: dict[str, str] = {}
+def _host_prefix(name: str) -> bytes:
+    return b'{"Host":' + encode(name) + b',"Score":'
+
+
+def _per_candidate(
+    request: Request, column: npt.NDArray[np.object_], fallback: Callable[[str], bytes]
+) -> npt.NDArray[np.object_]:
+    """A pre-encoded column for the candidates; names the table does not know are encoded
+    here (they are rare: watch lag, or a hand-written request)."""
+    rows = request.nodes.rows
+    values = column[rows]
+    for i in np.flatnonzero(rows == UNKNOWN_ROW).tolist():
+        values[i] = fallback(request.names[i])
+    return values
+
+
+def filter_reply_of(request: Request, outcome: FilterOutcome) -> bytes:
+    """``ExtenderFilterResult`` bytes, joined from the table's pre-encoded names."""
+    names = _per_candidate(request, request.nodes.table.json_name, encode)
+    passed = outcome.passed
+    failed = unresolvable = b"{}"
     if outcome.reasons:
-        reason_of = outcome.reasons.__getitem__
-        failed_names = list(compress(names, failed_mask.tolist()))
-        failed_reasons = list(map(reason_of, outcome.codes[failed_mask].tolist()))
-        hard = outcome.unresolvable[failed_mask].tolist()
-        soft = [not h for h in hard]
-        failed = dict(zip(compress(failed_names, soft), compress(failed_reasons, soft)))
-        unresolvable = dict(zip(compress(failed_names, hard), compress(failed_reasons, hard)))
-    result: dict[str, Any] = {
-        "Nodes": None,
-        "NodeNames": None,
-        "FailedNodes": failed,
-        "FailedAndUnresolvableNodes": unresolvable,
-        "Error": "",
-    }
+        failing = ~passed
+        failed_names = names[failing]
+        values = np.array([colon_value(r) for r in outcome.reasons], dtype=object)
+        failed_values = values[outcome.reason_index]
+        hard = outcome.unresolvable[failing]
+        if hard.all():  # the common case: one map only, no split
+            unresolvable = json_object(failed_names.tolist(), failed_values.tolist())
+        elif not hard.any():
+            failed = json_object(failed_names.tolist(), failed_values.tolist())
+        else:
+            soft = ~hard
+            failed = json_object(failed_names[soft].tolist(), failed_values[soft].tolist())
+            hard_names, hard_values = failed_names[hard].tolist(), failed_values[hard].tolist()
+            unresolvable = json_object(hard_names, hard_values)
     if request.raw_nodes is not None:
-        result["Nodes"] = {"metadata": {}, "items": list(compress(request.raw_nodes, passed))}
-    else:
-        result["NodeNames"] = list(compress(names, passed))
-    return result
+        kept = list(compress(request.raw_nodes, passed.tolist()))
+        return filter_reply(node_names=None, nodes=kept, failed=failed, unresolvable=unresolvable)
+    return filter_reply(
+        node_names=json_array(names[passed].tolist()),
+        nodes=None,
+        failed=failed,
+        unresolvable=unresolvable,
+    )

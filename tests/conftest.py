@@ -14,6 +14,8 @@ from app.sources import NODES, PODS
 from app.state.readiness import Readiness
 from tests.builders import extender_of
 
+pytest_plugins = ["tests.standin.fixtures"]
+
 ClientFactory = Callable[..., httpx.AsyncClient]
 
 

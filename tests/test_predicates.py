@@ -36,12 +36,14 @@ def setup(
 
 
 def failing(predicate: Predicate, demand: PodDemand, nodes: Candidates) -> dict[str, bool]:
-    """Failing node name → unresolvable."""
+    """Failing known node name → unresolvable (unknown rows are the engine's business; see
+    test_unknown_nodes_report_only_unknown_node)."""
     check = predicate.check(demand, nodes)
     if check is None:
         return {}
     hard = np.broadcast_to(check.unresolvable, check.failed.shape)
-    return {nodes.name(i): bool(hard[i]) for i in np.flatnonzero(check.failed)}
+    counted = check.failed if predicate is known_node.PREDICATE else check.failed & nodes.known
+    return {nodes.name(i): bool(hard[i]) for i in np.flatnonzero(counted)}
 
 
 def fit(resource: str) -> Predicate:
@@ -215,3 +217,13 @@ def test_gfd_products_normalise_to_short_types() -> None:
     for product, short in expected.items():
         assert normalise_gpu_product(product, DEFAULT_GPU_PRODUCT_ALIASES) == short
     assert normalise_gpu_product("Tesla-T4", {"Tesla-T4": "T4-16"}) == "T4-16"
+
+
+def test_unknown_nodes_report_only_unknown_node() -> None:
+    extender = extender_of([node("a", cpu="1")])
+    demand = extender.demand(msgspec.convert(pod("p", cpu="2", gpus=1), Pod))
+    table = extender.snapshot.table
+    nodes = Candidates(table, table.rows_for(["ghost", "a"]), extender.snapshot.nodes)
+    outcome = extender.policy.filter(demand, nodes)
+    assert outcome.reasons[outcome.reason_index[0]] == "unknown node"
+    assert not outcome.unresolvable[0] and outcome.unresolvable[1]

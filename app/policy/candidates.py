@@ -24,6 +24,8 @@ class Candidates:
         self.table = table
         self.rows = rows
         self.facts = facts
+        self._free: dict[int, IntArray] = {}
+        self._alloc: dict[int, IntArray] = {}
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -42,18 +44,23 @@ class Candidates:
     def valid(self) -> BoolArray:
         return self.table.valid[self.rows]
 
-    @cached_property
-    def alloc(self) -> IntArray:
-        return self.table.alloc[self.rows]
+    def free(self, column: int) -> IntArray:
+        """Free amount of resource ``column`` per candidate."""
+        found = self._free.get(column)
+        if found is None:
+            found = self._free[column] = self.table.free[column][self.rows]
+        return found
 
-    @cached_property
-    def free(self) -> IntArray:
-        rows = self.rows
-        return self.alloc - self.table.used[rows] - self.table.reserved[rows]
+    def alloc(self, column: int) -> IntArray:
+        """Allocatable amount of resource ``column`` per candidate."""
+        found = self._alloc.get(column)
+        if found is None:
+            found = self._alloc[column] = self.table.alloc[column][self.rows]
+        return found
 
     @cached_property
     def gpu_count(self) -> IntArray:
-        return self.alloc[:, self.table.gpu_column]
+        return self.alloc(self.table.gpu_column)
 
     @cached_property
     def gpu_type(self) -> npt.NDArray[np.int32]:

@@ -35,12 +35,17 @@ MAX_SCORE = 10  # kube-scheduler's MaxExtenderPriority
 
 @dataclass(frozen=True, slots=True)
 class FilterOutcome:
-    """Per-candidate verdicts. ``reasons`` maps each failing ``code`` to its reason text."""
+    """Per-candidate verdicts.
+
+    ``codes`` has one bit per failed predicate. The failed candidates, in order, have the
+    reason texts ``reasons[reason_index[k]]``.
+    """
 
     passed: BoolArray
     unresolvable: BoolArray
     codes: IntArray
-    reasons: dict[int, str]
+    reasons: list[str]
+    reason_index: IntArray
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +59,15 @@ class ScoreOutcome:
     levels: int
 
 
+def _distinct(codes: IntArray) -> tuple[IntArray, IntArray]:
+    """``np.unique(codes, return_inverse=True)`` for small non-negative codes, by counting
+    instead of sorting."""
+    distinct = np.flatnonzero(np.bincount(codes))
+    lookup = np.zeros(int(distinct[-1]) + 1, np.int64)
+    lookup[distinct] = np.arange(len(distinct))
+    return distinct, lookup[codes]
+
+
 class Policy:
     """The configured predicates and score components."""
 
@@ -65,6 +79,7 @@ class Policy:
             predicates.append(gpu_reserved.PREDICATE)
         predicates += [pool.PREDICATE, preemptible.PREDICATE]
         self.predicates: tuple[Predicate, ...] = tuple(predicates)
+        self._unknown_code = 1 << self.predicates.index(known_node.PREDICATE)
         self.dominant_preference = settings.scoring.gpu_preference_dominates
         self._classes = {False: settings.scoring.cpu_pods, True: settings.scoring.gpu_pods}
         self._fit = {mode: fit.component(mode) for mode in ("binpack", "spread")}
@@ -72,26 +87,48 @@ class Policy:
     # ---- filter --------------------------------------------------------------------------
 
     def filter(self, pod: PodDemand, nodes: Candidates) -> FilterOutcome:
-        """Run every predicate over all candidates."""
-        count = len(nodes)
-        codes = np.zeros(count, np.int64)
-        unresolvable = np.zeros(count, np.bool_)
-        applied: list[Predicate] = []
+        """Run every predicate over all candidates.
+
+        Predicates may fail unknown nodes for other reasons too (their columns are zeros);
+        those nodes report only "unknown node".
+        """
+        masks: list[BoolArray] = []
+        bits: list[int] = []
+        always_hard = 0
+        partly_hard: list[BoolArray] = []
         for bit, predicate in enumerate(self.predicates):
             check = predicate.check(pod, nodes)
             if check is None:
                 continue
-            applied.append(predicate)
-            codes |= check.failed.astype(np.int64) << bit
-            unresolvable |= check.failed & check.unresolvable
+            masks.append(check.failed)
+            bits.append(1 << bit)
+            if check.unresolvable is True:
+                always_hard |= 1 << bit
+            elif check.unresolvable is not False:
+                partly_hard.append(check.failed & check.unresolvable)
+        known = nodes.known
+        # float dot runs in BLAS; codes stay far below 2**53, so the conversion is exact
+        codes = np.dot(np.array(bits, np.float64), np.array(masks, np.float64)).astype(np.int64)
+        codes[~known] = self._unknown_code
+        unresolvable = (codes & always_hard) != 0
+        for hard in partly_hard:
+            unresolvable |= hard
+        unresolvable &= known
         passed = codes == 0
-        reasons: dict[int, str] = {}
+        reasons: list[str] = []
+        index = np.zeros(0, np.int64)
         if not passed.all():
-            for code in np.unique(codes[~passed]).tolist():
-                reasons[code] = "; ".join(
-                    p.reason(pod) for bit, p in enumerate(self.predicates) if code >> bit & 1
-                )
-        return FilterOutcome(passed, unresolvable, codes, reasons)
+            distinct, index = _distinct(codes[~passed])
+            texts: dict[int, str] = {}
+            for code in distinct.tolist():
+                parts = []
+                for bit, predicate in enumerate(self.predicates):
+                    if code >> bit & 1:
+                        if bit not in texts:
+                            texts[bit] = predicate.reason(pod)
+                        parts.append(texts[bit])
+                reasons.append("; ".join(parts))
+        return FilterOutcome(passed, unresolvable, codes, reasons, index)
 
     # ---- score ---------------------------------------------------------------------------
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -15,9 +16,8 @@ from app.state.table import BoolArray
 FloatArray = npt.NDArray[np.float64]
 
 
-@dataclass(frozen=True, slots=True)
-class Check:
-    """One predicate's verdict over all candidates.
+class Check(NamedTuple):
+    """One predicate's verdict over all candidates (a tuple: built per predicate per request).
 
     ``unresolvable`` marks failures preemption cannot fix (kube-scheduler's
     ``FailedAndUnresolvableNodes``): a wrong GPU type, pool or capacity class.

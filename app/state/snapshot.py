@@ -17,7 +17,7 @@ import numpy as np
 from app.config import Settings
 from app.contract import Keys
 from app.state.records import NodeFacts, PodFacts
-from app.state.table import IntArray, NodeTable
+from app.state.table import UNKNOWN_ROW, IntArray, NodeTable
 from app.wire.quantity import CPU
 from app.wire.requests import PODS
 
@@ -74,7 +74,9 @@ class Snapshot:
         self.nodes[facts.name] = facts
         row = self.table.upsert(facts)
         usage = self._usage.get(facts.name)
-        self.table.used[row] = 0 if usage is None else usage
+        self.table.set_used(
+            row, np.zeros(len(self.table.resources), np.int64) if usage is None else usage
+        )
         for entry in facts.reservations:
             self._reserving_nodes.setdefault(entry.pod_uid, set()).add(facts.name)
             self._next_expiry = min(self._next_expiry, entry.expires_at)
@@ -159,9 +161,7 @@ class Snapshot:
 
     def free(self, node: str) -> IntArray:
         """allocatable − usage − live reservations, per tracked resource."""
-        row = self.table.rows[node]
-        free: IntArray = self.table.alloc[row] - self.table.used[row] - self.table.reserved[row]
-        return free
+        return self.table.free_of(self.table.rows.get(node, UNKNOWN_ROW))
 
     def names(self) -> Sequence[str]:
         return list(self.nodes)
@@ -173,7 +173,7 @@ class Snapshot:
         self._usage[node] = delta.copy() if usage is None else usage + delta
         row = self.table.rows.get(node)
         if row is not None:
-            self.table.used[row] = self._usage[node]
+            self.table.set_used(row, self._usage[node])
 
     def _uncount(self, uid: str) -> None:
         counted = self._counted.pop(uid, None)
@@ -210,4 +210,4 @@ class Snapshot:
         row = self.table.rows.get(node)
         if facts is None or row is None:
             return
-        self.table.reserved[row] = self.table.vector(self.held_by_reservations(facts, now))
+        self.table.set_reserved(row, self.table.vector(self.held_by_reservations(facts, now)))

@@ -13,16 +13,12 @@ import numpy as np
 import numpy.typing as npt
 
 from app.state.records import NodeFacts
+from app.wire.codec import encode as encode_json
 
 UNKNOWN_ROW = 0
 
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
-
-
-class _RowIndex(dict[str, int]):
-    def __missing__(self, key: str) -> int:
-        return UNKNOWN_ROW
 
 
 class Interner:
@@ -47,23 +43,35 @@ class Interner:
 
 
 class NodeTable:
-    """Per-node facts as numpy columns, updated row by row."""
+    """Per-node facts as numpy columns, updated row by row.
+
+    Resource matrices are resource-major (``free[column]`` is one contiguous array over rows),
+    so a predicate gathers only the resource it checks. ``free`` is kept current on every write:
+    allocatable − used − reserved.
+    """
+
+    _COLUMNS = (
+        "alloc", "used", "reserved", "free", "gpu_type", "gpu_memory", "pool", "pool_only",
+        "pool_priority", "preemptible", "valid", "known", "name_hash", "json_name", "host_prefix",
+    )  # fmt: skip
 
     def __init__(self, resources: Sequence[str], gpu_resource: str, capacity: int = 64) -> None:
         self.resources = tuple(resources)
         self.gpu_column = self.resources.index(gpu_resource)
-        self.rows = _RowIndex()
+        self.rows: dict[str, int] = {}
         self.names: list[str] = [""]
         self.gpu_types = Interner()
         self.pools = Interner()
         self._free_rows: list[int] = []
         self._allocate(max(capacity, 2))
+        self.json_name[UNKNOWN_ROW] = b'""'
 
     def _allocate(self, capacity: int) -> None:
         width = len(self.resources)
-        self.alloc: IntArray = np.zeros((capacity, width), np.int64)
-        self.used: IntArray = np.zeros((capacity, width), np.int64)
-        self.reserved: IntArray = np.zeros((capacity, width), np.int64)
+        self.alloc: IntArray = np.zeros((width, capacity), np.int64)
+        self.used: IntArray = np.zeros((width, capacity), np.int64)
+        self.reserved: IntArray = np.zeros((width, capacity), np.int64)
+        self.free: IntArray = np.zeros((width, capacity), np.int64)
         self.gpu_type = np.zeros(capacity, np.int32)
         self.gpu_memory: IntArray = np.zeros(capacity, np.int64)
         self.pool = np.zeros(capacity, np.int32)
@@ -73,18 +81,16 @@ class NodeTable:
         self.valid: BoolArray = np.zeros(capacity, np.bool_)
         self.known: BoolArray = np.zeros(capacity, np.bool_)
         self.name_hash = np.zeros(capacity, np.uint64)
-
-    _COLUMNS = (
-        "alloc", "used", "reserved", "gpu_type", "gpu_memory", "pool", "pool_only",
-        "pool_priority", "preemptible", "valid", "known", "name_hash",
-    )  # fmt: skip
+        # Pre-encoded JSON fragments, so replies are joined from bytes instead of encoded per node.
+        self.json_name: npt.NDArray[np.object_] = np.full(capacity, b"", object)
+        self.host_prefix: npt.NDArray[np.object_] = np.full(capacity, b"", object)
 
     def _grow(self) -> None:
         previous = {column: getattr(self, column) for column in self._COLUMNS}
-        count = self.alloc.shape[0]
+        count = self.known.shape[0]
         self._allocate(count * 2)
         for column, values in previous.items():
-            getattr(self, column)[:count] = values
+            getattr(self, column)[..., :count] = values
 
     @property
     def size(self) -> int:
@@ -92,7 +98,7 @@ class NodeTable:
         return len(self.names)
 
     def vector(self, amounts: Mapping[str, int]) -> IntArray:
-        """Amounts keyed by resource name → a row vector in column order."""
+        """Amounts keyed by resource name → a vector in column order."""
         return np.array([amounts.get(r, 0) for r in self.resources], np.int64)
 
     def upsert(self, facts: NodeFacts) -> int:
@@ -104,13 +110,16 @@ class NodeTable:
                 self.names[row] = facts.name
             else:
                 row = len(self.names)
-                if row >= self.alloc.shape[0]:
+                if row >= self.known.shape[0]:
                     self._grow()
                 self.names.append(facts.name)
             self.rows[facts.name] = row
-            self.used[row] = 0
-            self.reserved[row] = 0
-        self.alloc[row] = self.vector(facts.allocatable)
+            self.used[:, row] = 0
+            self.reserved[:, row] = 0
+            self.json_name[row] = encode_json(facts.name)
+            self.host_prefix[row] = b'{"Host":' + self.json_name[row] + b',"Score":'
+        self.alloc[:, row] = self.vector(facts.allocatable)
+        self._refresh_free(row)
         self.gpu_type[row] = self.gpu_types.code(facts.gpu_type)
         self.gpu_memory[row] = facts.gpu_memory_mib
         self.pool[row] = self.pools.code(facts.pool)
@@ -121,6 +130,23 @@ class NodeTable:
         self.known[row] = True
         self.name_hash[row] = facts.name_hash
         return row
+
+    def set_used(self, row: int, used: IntArray) -> None:
+        """Requests of the pods holding resources on the node at ``row``."""
+        self.used[:, row] = used
+        self._refresh_free(row)
+
+    def set_reserved(self, row: int, reserved: IntArray) -> None:
+        """What live reservations hold on the node at ``row``."""
+        self.reserved[:, row] = reserved
+        self._refresh_free(row)
+
+    def free_of(self, row: int) -> IntArray:
+        """Free amounts of the node at ``row``, per resource (a copy)."""
+        return self.free[:, row].copy()
+
+    def _refresh_free(self, row: int) -> None:
+        self.free[:, row] = self.alloc[:, row] - self.used[:, row] - self.reserved[:, row]
 
     def remove(self, name: str) -> None:
         """Forget a node; its row is reused later."""
@@ -134,4 +160,8 @@ class NodeTable:
 
     def rows_for(self, names: Sequence[str]) -> npt.NDArray[np.intp]:
         """Rows of ``names`` in order; unknown names map to the sentinel row."""
-        return np.fromiter(map(self.rows.__getitem__, names), np.intp, len(names))
+        try:  # one C-level pass; a name we do not know falls back to the slower pass
+            return np.fromiter(map(self.rows.__getitem__, names), np.intp, len(names))
+        except KeyError:
+            rows = self.rows
+            return np.array([rows.get(name, UNKNOWN_ROW) for name in names], np.intp)

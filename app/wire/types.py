@@ -83,3 +83,38 @@ class ExtenderBindingArgs(msgspec.Struct):
     PodNamespace: str = ""
     PodUID: str = ""
     Node: str = ""
+
+
+class ListMeta(msgspec.Struct):
+    resourceVersion: str = ""
+
+
+class NodeList(msgspec.Struct):
+    metadata: ListMeta = msgspec.field(default_factory=ListMeta)
+    items: list[Node] = msgspec.field(default_factory=list)
+
+
+class PodList(msgspec.Struct):
+    metadata: ListMeta = msgspec.field(default_factory=ListMeta)
+    items: list[Pod] = msgspec.field(default_factory=list)
+
+
+class WatchEvent(msgspec.Struct):
+    """One line of a watch stream; ``object`` is decoded by kind once the type is known."""
+
+    type: str
+    object: msgspec.Raw
+
+
+class Status(msgspec.Struct):
+    """A ``metav1.Status`` (errors from the API server)."""
+
+    code: int = 0
+    reason: str = ""
+    message: str = ""
+
+
+class Metadata(msgspec.Struct):
+    """Any object, read for its metadata only (bookmarks carry just a resourceVersion)."""
+
+    metadata: ObjectMeta = msgspec.field(default_factory=ObjectMeta)

@@ -6,6 +6,7 @@ Every builder returns a fresh dict whose keys are in the order the real server w
 from __future__ import annotations
 
 import copy
+from http import HTTPStatus
 from typing import Any
 
 JSON = dict[str, Any]
@@ -13,21 +14,8 @@ JSON = dict[str, Any]
 KINDS: dict[str, str] = {"nodes": "Node", "pods": "Pod"}
 """Resource (URL segment) -> kind."""
 
-_REASONS: dict[int, str] = {
-    400: "BadRequest",
-    401: "Unauthorized",
-    403: "Forbidden",
-    404: "NotFound",
-    405: "MethodNotAllowed",
-    409: "Conflict",
-    410: "Expired",
-    415: "UnsupportedMediaType",
-    422: "Invalid",
-    429: "TooManyRequests",
-    500: "InternalError",
-    503: "ServiceUnavailable",
-    504: "Timeout",
-}
+# metav1.StatusReason by code, where it is not the HTTP reason phrase without spaces.
+_REASONS: dict[int, str] = {410: "Expired", 422: "Invalid", 500: "InternalError", 504: "Timeout"}
 
 # A BOOKMARK carries the Go zero value of the kind with only metadata.resourceVersion set.
 # Node: recorded (watch-nodes-modified-deleted-bookmark.jsonl). Pod: not recorded; derived from
@@ -60,7 +48,7 @@ def status(code: int, message: str, details: JSON | None = None, reason: str | N
         "metadata": {},
         "status": "Failure",
         "message": message,
-        "reason": reason or _REASONS.get(code, "Unknown"),
+        "reason": reason or _REASONS.get(code) or HTTPStatus(code).phrase.replace(" ", ""),
     }
     if details is not None:
         body["details"] = details

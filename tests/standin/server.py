@@ -1,10 +1,13 @@
 """ApiServerStandIn: an in-memory kube-apiserver stand-in on a loopback port, for tests.
 
 It serves the few endpoints the extender uses (list/watch/get Nodes and Pods, merge-patch Nodes,
-bind Pods, delete) and answers with the status codes and bodies recorded from a real
-kube-apiserver 1.36 in tests/fixtures/kube-apiserver/. It is not a cluster and not an API server:
-no auth, no admission, no validation beyond what the recordings show, no managedFields upkeep,
-no label/field selectors, no pagination (``limit`` is ignored: everything comes in one page).
+bind and delete Pods) and answers with the status codes and bodies recorded from a real
+kube-apiserver 1.36 in tests/fixtures/kube-apiserver/. It is not a cluster and not an API server.
+Known differences from the real one: no auth, admission or validation beyond the recordings; no
+managedFields upkeep; strategic merge patch is applied as a plain JSON merge patch (the same for
+maps such as labels and annotations, not for lists with merge keys); label/field selectors are
+refused (400); ``limit`` is ignored (one page); a Pod DELETE is immediate (no graceful
+termination); a Binding sets spec.nodeName (and its annotations) but no PodScheduled condition.
 """
 
 from __future__ import annotations
@@ -39,23 +42,17 @@ DEFAULT_WATCH_TIMEOUT_SECONDS = 1800.0
 
 _MERGE_PATCH_TYPES = ("application/merge-patch+json", "application/strategic-merge-patch+json")
 _TRUE = ("1", "t", "T", "true", "True", "TRUE")  # Go's strconv.ParseBool
-_NS = r"(?P<namespace>[^/]+)"
-_NAME = r"(?P<name>[^/]+)"
-# (pattern, template used by the request counters, resource, endpoint kind)
+# (pattern, path template as the request counters name it, resource, endpoint kind)
 _ROUTES: list[tuple[re.Pattern[str], str, str, str]] = [
-    (re.compile(p.format(ns=_NS, name=_NAME)), t, resource, endpoint)
-    for p, t, resource, endpoint in [
-        ("/api/v1/nodes", "/api/v1/nodes", "nodes", "collection"),
-        ("/api/v1/nodes/{name}", "/api/v1/nodes/{name}", "nodes", "object"),
-        ("/api/v1/pods", "/api/v1/pods", "pods", "collection"),
-        ("/api/v1/namespaces/{ns}/pods", "/api/v1/namespaces/{namespace}/pods", "pods",
-         "collection"),
-        ("/api/v1/namespaces/{ns}/pods/{name}", "/api/v1/namespaces/{namespace}/pods/{name}",
-         "pods", "object"),
-        ("/api/v1/namespaces/{ns}/pods/{name}/binding",
-         "/api/v1/namespaces/{namespace}/pods/{name}/binding", "pods", "binding"),
-        ("/api/v1/namespaces/{ns}/bindings", "/api/v1/namespaces/{namespace}/bindings", "pods",
-         "binding"),
+    (re.compile(t.format(namespace="(?P<namespace>[^/]+)", name="(?P<name>[^/]+)")), t, r, e)
+    for t, r, e in [
+        ("/api/v1/nodes", "nodes", "collection"),
+        ("/api/v1/nodes/{name}", "nodes", "object"),
+        ("/api/v1/pods", "pods", "collection"),
+        ("/api/v1/namespaces/{namespace}/pods", "pods", "collection"),
+        ("/api/v1/namespaces/{namespace}/pods/{name}", "pods", "object"),
+        ("/api/v1/namespaces/{namespace}/pods/{name}/binding", "pods", "binding"),
+        ("/api/v1/namespaces/{namespace}/bindings", "pods", "binding"),  # create_namespaced_binding
     ]
 ]
 
@@ -88,8 +85,8 @@ class _Watch:
     def offer(self, ev: Event) -> None:
         if ev.resource != self.resource:
             return
-        if ev.type == "BOOKMARK":
-            if self.bookmarks:
+        if ev.type == "BOOKMARK":  # never one older than what this watch has been promised
+            if self.bookmarks and ev.rv >= self.since:
                 self.queue.put(ev)
             return
         if ev.rv <= self.since or (self.namespace is not None and ev.namespace != self.namespace):
@@ -525,7 +522,9 @@ class ApiServerStandIn:
                 ("object", "GET"): lambda: self._get(resource, ns or "", name or ""),
                 ("object", "PATCH"): lambda: self._patch(resource, ns or "", name or "",
                                                          h.headers.get("Content-Type"), body),
-                ("object", "DELETE"): lambda: self._delete(resource, ns or "", name or ""),
+                ("object", "DELETE"): lambda: self._delete(resource, ns or "", name or "")
+                if resource == "pods" else (405, _wire.status(405, "the stand-in implements "
+                                                              "DELETE for pods only")),
                 ("binding", "POST"): lambda: self._bind(ns or "", name, body),
             }.get((endpoint, h.command))
             code, answer = handler() if handler else (405, _wire.method_not_allowed())
@@ -605,13 +604,6 @@ class ApiServerStandIn:
             pod.setdefault("spec", {})["nodeName"] = node
             if meta.get("annotations"):
                 pod["metadata"].setdefault("annotations", {}).update(meta["annotations"])
-            conditions = pod.setdefault("status", {}).setdefault("conditions", [])
-            old = next((c for c in conditions if c.get("type") == "PodScheduled"), None)
-            new = {"type": "PodScheduled", "status": "True", "lastProbeTime": None,
-                   "lastTransitionTime": old["lastTransitionTime"]
-                   if old and old.get("status") == "True" else _now()}
-            conditions[:] = [new if c is old else c for c in conditions] if old else [
-                *conditions, new]
             self._commit("pods", "MODIFIED", pod)
             return 201, _wire.created()
 

@@ -12,7 +12,7 @@ NAME = "GPUMemory"
 def check(pod: PodDemand, nodes: Candidates) -> Check | None:
     if not pod.wants_gpu or pod.gpu_memory_mib == 0:
         return None
-    return Check(failed=nodes.known & (nodes.gpu_memory < pod.gpu_memory_mib), unresolvable=True)
+    return Check(failed=(nodes.gpu_memory < pod.gpu_memory_mib), unresolvable=True)
 
 
 def reason(pod: PodDemand) -> str:

@@ -13,7 +13,7 @@ REASON = "GPU node reserved for GPU pods"
 def check(pod: PodDemand, nodes: Candidates) -> Check | None:
     if pod.wants_gpu:
         return None
-    return Check(failed=nodes.known & (nodes.gpu_count > 0), unresolvable=True)
+    return Check(failed=(nodes.gpu_count > 0), unresolvable=True)
 
 
 def explain(pod: PodDemand, nodes: Candidates, i: int) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 from app.policy.candidates import Candidates
@@ -16,12 +18,17 @@ def check(pod: PodDemand, nodes: Candidates) -> Check | None:
         return None
     accepted = [nodes.table.gpu_types.lookup(t) for t in pod.gpu_types]
     # Nodes without GPUs already fail Fit/<gpu resource>; only typed GPU nodes are judged here.
-    has_gpus = nodes.known & (nodes.gpu_count > 0)
+    has_gpus = nodes.gpu_count > 0
     return Check(failed=has_gpus & ~np.isin(nodes.gpu_type, accepted), unresolvable=True)
 
 
 def reason(pod: PodDemand) -> str:
-    return f"gpu type not in [{','.join(pod.gpu_types or ())}]"
+    return _not_in(pod.gpu_types or ())
+
+
+@lru_cache(maxsize=256)
+def _not_in(types: tuple[str, ...]) -> str:
+    return f"gpu type not in [{','.join(types)}]"
 
 
 def explain(pod: PodDemand, nodes: Candidates, i: int) -> str:

@@ -11,7 +11,7 @@ REASON = "node has unreadable labels, capacity or reservations"
 
 
 def check(pod: PodDemand, nodes: Candidates) -> Check | None:
-    return Check(failed=nodes.known & ~nodes.valid, unresolvable=True)
+    return Check(failed=~nodes.valid, unresolvable=True)
 
 
 def explain(pod: PodDemand, nodes: Candidates, i: int) -> str:

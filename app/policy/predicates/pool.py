@@ -11,10 +11,7 @@ NAME = "Pool"
 
 def check(pod: PodDemand, nodes: Candidates) -> Check | None:
     wanted = nodes.table.pools.lookup(pod.pool) if pod.pool else None
-    if wanted is None:
-        failed = nodes.known & nodes.pool_only
-    else:
-        failed = nodes.known & (nodes.pool != wanted)
+    failed = nodes.pool_only if wanted is None else nodes.pool != wanted
     return Check(failed=failed, unresolvable=True)
 
 

@@ -13,7 +13,7 @@ REASON = "preemptible node; pod is not preemptible"
 def check(pod: PodDemand, nodes: Candidates) -> Check | None:
     if pod.preemptible:
         return None
-    return Check(failed=nodes.known & nodes.preemptible, unresolvable=True)
+    return Check(failed=nodes.preemptible, unresolvable=True)
 
 
 def explain(pod: PodDemand, nodes: Candidates, i: int) -> str:

@@ -6,7 +6,7 @@ empty node could not cover (request > allocatable) is unresolvable; otherwise pr
 
 from __future__ import annotations
 
-from functools import partial
+from functools import lru_cache, partial
 
 from app.policy.candidates import Candidates
 from app.policy.demand import PodDemand
@@ -19,20 +19,23 @@ def _check(column: int, pod: PodDemand, nodes: Candidates) -> Check | None:
     if want == 0:
         return None
     return Check(
-        failed=nodes.known & (nodes.free[:, column] < want),
-        unresolvable=nodes.alloc[:, column] < want,
+        failed=(nodes.free(column) < want),
+        unresolvable=nodes.alloc(column) < want,
     )
 
 
 def _reason(resource: str, column: int, pod: PodDemand) -> str:
-    return (
-        f"insufficient {resource} ({format_amount(resource, int(pod.requests[column]))} requested)"
-    )
+    return _insufficient(resource, int(pod.requests[column]))
+
+
+@lru_cache(maxsize=1024)
+def _insufficient(resource: str, amount: int) -> str:
+    return f"insufficient {resource} ({format_amount(resource, amount)} requested)"
 
 
 def _explain(resource: str, column: int, pod: PodDemand, nodes: Candidates, i: int) -> str:
-    free = int(nodes.free[i, column])
-    total = int(nodes.alloc[i, column])
+    free = int(nodes.free(column)[i])
+    total = int(nodes.alloc(column)[i])
     want = int(pod.requests[column])
     return (
         f"{resource}: {format_amount(resource, max(free, 0))} free of "

@@ -26,12 +26,15 @@ def utilisation(pod: PodDemand, nodes: Candidates) -> FloatArray:
     columns = [resources.index(CPU), resources.index(MEMORY)]
     if pod.wants_gpu:
         columns.append(nodes.table.gpu_column)
-    alloc = nodes.alloc[:, columns]
-    taken = alloc - nodes.free[:, columns] + pod.requests[columns]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        fraction = np.where(alloc > 0, taken / np.maximum(alloc, 1), 0.0)
-    counted = np.maximum((alloc > 0).sum(axis=1), 1)
-    result: FloatArray = np.clip(fraction.sum(axis=1) / counted, 0.0, 1.0)
+    total = np.zeros(len(nodes))
+    counted = np.zeros(len(nodes))
+    for column in columns:
+        alloc = nodes.alloc(column)
+        taken = alloc - nodes.free(column) + pod.requests[column]
+        has = alloc > 0
+        total += np.where(has, taken / np.maximum(alloc, 1), 0.0)
+        counted += has
+    result: FloatArray = np.clip(total / np.maximum(counted, 1), 0.0, 1.0)
     return result
 
 

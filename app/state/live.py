@@ -1,0 +1,268 @@
+"""Snapshot source: the live API server, with client-go informer semantics.
+
+For each kind (nodes, pods) a thread lists, then watches from the list's resourceVersion with
+bookmarks, following every event's resourceVersion. An ``Expired`` (410) answer re-lists that
+kind alone and replaces it in the snapshot, leaving the other kind untouched; readiness drops
+while it does. Network errors reconnect the watch from the last resourceVersion after a jittered
+exponential backoff. The kubernetes client is blocking, so the threads do the I/O and JSON
+decoding and hand finished records to the event loop, which alone mutates the snapshot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+from kubernetes.client.exceptions import ApiException
+
+from app.config import Settings
+from app.extender import Extender
+from app.kube import KubeApi, api_client
+from app.state.readiness import Readiness
+from app.state.records import node_facts, pod_facts
+from app.state.snapshot import NodeParsing, Snapshot
+from app.wire.quantity import QuantityError
+from app.wire.types import Metadata, Node, NodeList, Pod, PodList, Status, WatchEvent
+
+log = logging.getLogger(__name__)
+
+NODES = "nodes"
+PODS = "pods"
+GONE = 410
+
+_event_decoder = msgspec.json.Decoder(WatchEvent)
+_status_decoder = msgspec.json.Decoder(Status)
+_meta_decoder = msgspec.json.Decoder(Metadata)
+
+
+class Expired(Exception):
+    """The watch's resourceVersion is too old (HTTP 410 / ERROR event): re-list."""
+
+
+class Backoff:
+    """Jittered exponential backoff: uniform in [0, min(cap, base·2^n)] ("full jitter")."""
+
+    def __init__(self, base: float, cap: float, rng: random.Random | None = None) -> None:
+        self.base, self.cap, self.attempt = base, cap, 0
+        self.rng = rng or random.Random()
+
+    def next(self) -> float:
+        delay = min(self.cap, self.base * 2**self.attempt)
+        self.attempt += 1
+        return self.rng.uniform(delay / 2, delay)
+
+    def reset(self) -> None:
+        self.attempt = 0
+
+
+@dataclass(frozen=True)
+class Kind:
+    """How one resource kind is listed, decoded and applied to the snapshot."""
+
+    name: str
+    call: Callable[..., Any]
+    list_decoder: msgspec.json.Decoder[Any]
+    item_decoder: msgspec.json.Decoder[Any]
+    facts: Callable[[Any], Any]
+    key: Callable[[Any], str]
+    replace: Callable[[list[Any]], None]
+    upsert: Callable[[Any], None]
+    delete: Callable[[str], None]
+
+
+def _lines(response: Any) -> Iterator[bytes]:
+    buffer = b""
+    for chunk in response.stream(amt=None, decode_content=False):
+        buffer += chunk
+        while (end := buffer.find(b"\n")) != -1:
+            line, buffer = buffer[:end], buffer[end + 1 :]
+            if line.strip():
+                yield line
+    if buffer.strip():
+        yield buffer
+
+
+class Watcher:
+    """List-then-watch loop for one kind, on its own thread."""
+
+    def __init__(
+        self,
+        kind: Kind,
+        post: Callable[..., None],
+        readiness: Readiness,
+        settings: Settings,
+        counters: dict[str, int],
+    ) -> None:
+        self.kind = kind
+        self.post = post
+        self.readiness = readiness
+        self.timeout = settings.kube.watch_timeout_seconds
+        self.backoff = Backoff(0.2, settings.kube.resync_backoff_max_seconds)
+        self.counters = counters
+        self.stopped = threading.Event()
+        self._response: Any = None
+        self.thread = threading.Thread(target=self.run, name=f"watch-{kind.name}", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.stopped.set()
+        response = self._response
+        if response is not None:
+            # closing from another thread may race with the reader; it exits either way
+            with contextlib.suppress(Exception):
+                response.close()
+
+    def run(self) -> None:
+        version: str | None = None
+        while not self.stopped.is_set():
+            try:
+                if version is None:
+                    version = self._list()
+                version = self._watch(version)
+                self.backoff.reset()
+            except Expired:
+                self._count("relists")
+                log.info("watch expired, re-listing", extra={"kind": self.kind.name})
+                version = None
+            except Exception as exc:
+                if self.stopped.is_set():
+                    break
+                if isinstance(exc, ApiException) and exc.status == GONE:
+                    version = None
+                    continue
+                self._count("watch_errors")
+                delay = self.backoff.next()
+                log.warning(
+                    "watch failed, reconnecting",
+                    extra={
+                        "kind": self.kind.name,
+                        "error": repr(exc),
+                        "retry_in_s": round(delay, 3),
+                    },
+                )
+                self.stopped.wait(delay)
+
+    def _count(self, name: str) -> None:
+        key = f"{self.kind.name}_{name}"
+        self.counters[key] = self.counters.get(key, 0) + 1
+
+    def _list(self) -> str:
+        self.post(self.readiness.loading, self.kind.name)
+        response = self.kind.call(_request_timeout=(10, 120))
+        listed = self.kind.list_decoder.decode(response.data)
+        records = []
+        for item in listed.items:
+            record = self._facts(item)
+            if record is not None:
+                records.append(record)
+        self.post(self.kind.replace, records)
+        self.post(self.readiness.loaded, self.kind.name)
+        self._count("lists")
+        return str(listed.metadata.resourceVersion)
+
+    def _facts(self, item: Any) -> Any:
+        try:
+            return self.kind.facts(item)
+        except QuantityError as exc:
+            log.warning(
+                "skipping unreadable object", extra={"kind": self.kind.name, "error": str(exc)}
+            )
+            return None
+
+    def _watch(self, version: str) -> str:
+        response = self.kind.call(
+            watch=True,
+            resource_version=version,
+            allow_watch_bookmarks=True,
+            timeout_seconds=self.timeout,
+            _request_timeout=(10, self.timeout + 30),
+        )
+        self._response = response
+        self._count("watches")
+        try:
+            for line in _lines(response):
+                version = self._handle(_event_decoder.decode(line), version)
+        finally:
+            self._response = None
+            response.release_conn()
+        return version
+
+    def _handle(self, event: WatchEvent, version: str) -> str:
+        kind = self.kind
+        if event.type == "ERROR":
+            status = _status_decoder.decode(event.object)
+            if status.code == GONE:
+                raise Expired(status.message)
+            raise RuntimeError(f"watch error {status.code} {status.reason}: {status.message}")
+        if event.type == "BOOKMARK":
+            return _meta_decoder.decode(event.object).metadata.resourceVersion or version
+        item = kind.item_decoder.decode(event.object)
+        if event.type == "DELETED":
+            self.post(kind.delete, kind.key(item))
+        else:
+            record = self._facts(item)
+            if record is not None:
+                self.post(kind.upsert, record)
+        return str(item.metadata.resourceVersion or version)
+
+
+def _pod_key(pod: Pod) -> str:
+    meta = pod.metadata
+    return meta.uid or f"{meta.namespace}/{meta.name}"
+
+
+class LiveSource:
+    """Keeps a snapshot in step with the API server (nodes and pods)."""
+
+    def __init__(self, settings: Settings, api: KubeApi) -> None:
+        self.settings = settings
+        self.api = api
+        self.watchers: list[Watcher] = []
+        self.counters: dict[str, int] = {}
+        self.snapshot: Snapshot | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> LiveSource:
+        """Raises ``KubeConfigError`` with a one-line hint when no API server is configured."""
+        return cls(settings, KubeApi(api_client(settings.kube.kubeconfig)))
+
+    async def start(self, runtime: Any) -> None:
+        loop = asyncio.get_running_loop()
+        parsing = NodeParsing.from_settings(self.settings)
+        snapshot = self.snapshot = Snapshot(parsing)
+        runtime.extender = Extender(self.settings, snapshot)
+
+        def post(function: Callable[..., None], *args: Any) -> None:
+            loop.call_soon_threadsafe(function, *args)
+
+        def to_node(node: Node) -> Any:
+            return node_facts(node, parsing.keys, parsing.gpu_resource, parsing.gpu_aliases)
+
+        kinds = [
+            Kind(NODES, self.api.list_nodes, msgspec.json.Decoder(NodeList),
+                 msgspec.json.Decoder(Node), to_node, lambda n: n.metadata.name,
+                 snapshot.replace_nodes, snapshot.set_node, snapshot.delete_node),
+            Kind(PODS, self.api.list_pods, msgspec.json.Decoder(PodList),
+                 msgspec.json.Decoder(Pod), pod_facts, _pod_key,
+                 snapshot.replace_pods, snapshot.set_pod, snapshot.delete_pod),
+        ]  # fmt: skip
+        self.watchers = [
+            Watcher(kind, post, runtime.readiness, self.settings, self.counters) for kind in kinds
+        ]
+        for watcher in self.watchers:
+            watcher.start()
+
+    async def stop(self) -> None:
+        for watcher in self.watchers:
+            watcher.stop()
+        for watcher in self.watchers:
+            await asyncio.to_thread(watcher.thread.join, 5)

@@ -1,0 +1,125 @@
+"""``make bench``: decode → policy → encode through the extender's own handler, against a floor.
+
+The floor only decodes the same body (msgspec, untyped) and encodes a same-sized reply naming
+every node: the least any extender must do. Handler and floor alternate request by request so
+machine noise hits both; every request is a different pod over a rotating node window, as
+kube-scheduler sends them. Target: handler median ≤ 4× floor median.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+
+from app.config import load_settings
+from app.extender import Extender
+from app.state.file_source import parse_objects
+from app.state.snapshot import NodeParsing, Snapshot
+from app.wire.codec import decode_extender_args
+from loadtest.generate import make_cluster, make_payloads
+
+TARGET_RATIO = 4.0
+_decode = msgspec.json.decode
+_encode = msgspec.json.encode
+
+
+def build_extender(cluster: dict[str, Any]) -> Extender:
+    settings = load_settings()
+    snapshot = Snapshot(NodeParsing.from_settings(settings))
+    nodes, pods = parse_objects(cluster, snapshot.parsing, "generated")
+    snapshot.replace_nodes(nodes)
+    snapshot.replace_pods(pods)
+    return Extender(settings, snapshot)
+
+
+def _names(request: dict[str, Any]) -> list[str]:
+    if request.get("NodeNames") is not None:
+        return list(request["NodeNames"])
+    return [n["metadata"]["name"] for n in request["Nodes"]["items"]]
+
+
+def floor_filter(body: bytes) -> bytes:
+    request = _decode(body)
+    if request.get("NodeNames") is not None:
+        reply = {"NodeNames": request["NodeNames"], "FailedNodes": {}, "Error": ""}
+    else:
+        reply = {"Nodes": request["Nodes"], "NodeNames": None, "FailedNodes": {}, "Error": ""}
+    return _encode(reply)
+
+
+def floor_prioritize(body: bytes) -> bytes:
+    return _encode([{"Host": n, "Score": 0} for n in _names(_decode(body))])
+
+
+def timed(function: Callable[[bytes], bytes], body: bytes) -> float:
+    start = time.perf_counter_ns()
+    function(body)
+    return (time.perf_counter_ns() - start) / 1e6
+
+
+def run_case(label: str, extender: Extender, bodies: list[bytes]) -> list[dict[str, Any]]:
+    verbs = {
+        "filter": (lambda b: extender.filter(decode_extender_args(b)), floor_filter),
+        "prioritize": (lambda b: extender.prioritize(decode_extender_args(b)), floor_prioritize),
+    }
+    rows = []
+    for verb, (handler, floor) in verbs.items():
+        for body in bodies[:20]:  # warm caches and code paths
+            handler(body), floor(body)
+        handler_ms: list[float] = []
+        floor_ms: list[float] = []
+        gc.collect()
+        for body in bodies:
+            floor_ms.append(timed(floor, body))
+            handler_ms.append(timed(handler, body))
+        quantiles = lambda xs: (statistics.median(xs), statistics.quantiles(xs, n=100)[98])  # noqa: E731
+        (h50, h99), (f50, f99) = quantiles(handler_ms), quantiles(floor_ms)
+        rows.append(
+            {"case": label, "verb": verb, "handler_median_ms": h50, "handler_p99_ms": h99,
+             "floor_median_ms": f50, "floor_p99_ms": f99, "ratio": h50 / f50}
+        )  # fmt: skip
+    return rows
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--requests", type=int, default=400)
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    cases = [
+        ("names 500", 500, 1000, "names", 500),
+        ("names 5000", 5000, 10000, "names", 5000),
+        ("full-nodes 200", 500, 1000, "full", 200),
+    ]
+    rows: list[dict[str, Any]] = []
+    for label, nodes, pods, mode, candidates in cases:
+        cluster = make_cluster(nodes, pods, args.seed)
+        extender = build_extender(cluster)
+        payloads = make_payloads(
+            cluster, mode=mode, candidates=candidates, count=args.requests, seed=args.seed
+        )
+        rows += run_case(label, extender, payloads.bodies)
+    print(f"machine: {platform.processor() or platform.machine()}, python {platform.python_version()}")
+    print(f"{'case':<16}{'verb':<12}{'handler p50/p99 ms':>22}{'floor p50/p99 ms':>20}{'ratio':>8}")
+    worst = 0.0
+    for r in rows:
+        worst = max(worst, r["ratio"])
+        print(
+            f"{r['case']:<16}{r['verb']:<12}"
+            f"{r['handler_median_ms']:>10.3f} /{r['handler_p99_ms']:>8.3f}"
+            f"{r['floor_median_ms']:>10.3f} /{r['floor_p99_ms']:>7.3f}{r['ratio']:>7.2f}×"
+        )
+    verdict = "PASS" if worst <= TARGET_RATIO else f"MISS by {worst / TARGET_RATIO:.2f}×"
+    print(f"target: handler median ≤ {TARGET_RATIO}× floor median — worst {worst:.2f}× — {verdict}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
