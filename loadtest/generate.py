@@ -21,7 +21,8 @@ locally shuffled (its parallel filter appends feasible nodes out of order). In f
 window's v1 Nodes are embedded with managedFields (about 3 KB a node), as kube-scheduler sends them.
 
 With ``-o DIR`` the output is:
-  filter.jsonl   one body a line (also the prioritize body when every candidate passes)
+  filter.jsonl   one body a line (also the prioritize body when every candidate passes),
+                 with filter.idx.json: the byte offset and length of each line
   bind.jsonl     one ExtenderBindingArgs a line (``Node`` = the first candidate; the k6
                  scripts replace it with the best-scoring node)
   pending.json   a ``kind: List`` of the pending pods, to create in an API server (stand-in)
@@ -61,14 +62,20 @@ except Exception:  # pragma: no cover - only when app/ does not import
 
 __all__ = [
     "Payloads",
+    "candidate_windows",
+    "cluster_nodes",
+    "cluster_pods",
+    "cpu_milli",
     "load_cluster",
     "make_cluster",
     "make_payloads",
+    "node_as_scheduler_sees_it",
+    "parse_quantity",
     "write_cluster",
     "write_payloads",
 ]
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 P = DEFAULT_PREFIX
 GPU = DEFAULT_GPU_RESOURCE
 KUBE_VERSION = "v1.36.2"
@@ -234,6 +241,7 @@ class _NodeUse:
     gpus: int
     gpu_type: str | None
     pool: str
+    fill: float = 0.85  # the share of allocatable that Running pods may take
     used_cpu: int = 0
     used_mem: int = 0
     used_gpus: int = 0
@@ -357,6 +365,7 @@ def _make_node(rng: random.Random, index: int, rv: int) -> tuple[dict[str, Any],
         gpu_type=gpu_type,
         pool=pool,
     )
+    use.fill = rng.uniform(0.0, 0.75) if gpus else rng.uniform(0.1, 0.85)
     return node, use
 
 
@@ -597,8 +606,9 @@ def _render_pod(
             requests[GPU] = str(shape.gpus)
         if shape.limits:
             limits = {"memory": shape.mem}
-            if shape.kind == "cpu":
-                limits["cpu"] = str(cpu_milli(shape.cpu) * 2 // 1000 or 1)
+            if shape.kind == "cpu":  # Burstable, or Guaranteed when the app is "api"
+                twice = str(cpu_milli(shape.cpu) * 2 // 1000 or 1)
+                limits["cpu"] = shape.cpu if shape.app == "api" else twice
             if shape.gpus:
                 limits[GPU] = str(shape.gpus)
             limits = dict(sorted(limits.items()))
@@ -773,7 +783,7 @@ def make_cluster(nodes: int, pods: int, seed: int) -> dict[str, Any]:
         if gpu_nodes and rng.random() < p_gpu:
             for _ in range(8):
                 u = rng.choice(gpu_nodes)
-                free = u.gpus - u.used_gpus
+                free = int(u.gpus * u.fill) - u.used_gpus
                 if free <= 0 or u.pods >= MAX_PODS * 0.9:
                     continue
                 g = min(free, rng.choice(GPU_COUNTS))
@@ -803,8 +813,8 @@ def make_cluster(nodes: int, pods: int, seed: int) -> dict[str, Any]:
                 cpu, mem, _ = _pod_requests(pod)
                 if (
                     u.pods < MAX_PODS * 0.9
-                    and u.used_cpu + cpu <= u.cpu * 0.85
-                    and u.used_mem + mem <= u.mem * 0.85
+                    and u.used_cpu + cpu <= u.cpu * u.fill
+                    and u.used_mem + mem <= u.mem * u.fill
                 ):
                     placed = (u, shape)
                     break
@@ -991,19 +1001,31 @@ def make_payloads(
     return Payloads(mode, candidates, seed, bodies, pods, binds, windows)
 
 
+def _write_jsonl(path: Path, lines: Sequence[bytes]) -> None:
+    """One body a line, plus ``NAME.idx.json``: ``[[byte offset, length], ...]`` so that k6 can
+    read body i straight from one shared copy of the file (k6/experimental/fs), with no JSON
+    or string work per request."""
+    path.write_bytes(b"".join(b + b"\n" for b in lines))
+    index, offset = [], 0
+    for b in lines:
+        index.append([offset, len(b)])
+        offset += len(b) + 1
+    path.with_name(path.name.removesuffix(".jsonl") + ".idx.json").write_bytes(_enc.encode(index))
+
+
 def write_payloads(p: Payloads, out: str | Path, *, cluster_path: str | None = None) -> Path:
     """Write bodies (and, for a directory, the bind bodies, pending pods and meta.json)."""
     out = Path(out)
     if out.suffix in (".jsonl", ".json"):
         out.parent.mkdir(parents=True, exist_ok=True)
         if out.suffix == ".jsonl":
-            out.write_bytes(b"".join(b + b"\n" for b in p.bodies))
+            _write_jsonl(out, p.bodies)
         else:
             out.write_bytes(b"[" + b",\n".join(p.bodies) + b"]\n")
         return out
     out.mkdir(parents=True, exist_ok=True)
-    (out / "filter.jsonl").write_bytes(b"".join(b + b"\n" for b in p.bodies))
-    (out / "bind.jsonl").write_bytes(b"".join(b + b"\n" for b in p.binds))
+    _write_jsonl(out / "filter.jsonl", p.bodies)
+    _write_jsonl(out / "bind.jsonl", p.binds)
     pending = {
         "apiVersion": "v1",
         "items": [{"apiVersion": "v1", "kind": "Pod", **pod} for pod in p.pods],

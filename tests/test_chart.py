@@ -8,6 +8,9 @@ and the parts that must agree with the app are checked against the app itself:
 
 from __future__ import annotations
 
+import json
+import math
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -155,9 +158,7 @@ def render(chart: Any, values: dict[str, Any] | None = None) -> Rendered:
 @pytest.fixture(params=sorted(SCENARIOS))
 def scenario(request: pytest.FixtureRequest, chart: Any) -> tuple[str, Rendered]:
     name: str = request.param
-    if name not in _cache:
-        _cache[name] = render(chart, SCENARIOS[name])
-    return name, _cache[name]
+    return name, rendered(chart, name)
 
 
 def rendered(chart: Any, name: str) -> Rendered:
@@ -169,8 +170,6 @@ def rendered(chart: Any, name: str) -> Rendered:
 @pytest.fixture
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """Settings reads PLACEMENT_EXTENDER_* overrides from the environment; use the file only."""
-    import os
-
     for key in list(os.environ):
         if key.startswith("PLACEMENT_EXTENDER_"):
             monkeypatch.delenv(key)
@@ -297,7 +296,11 @@ def test_custom_resources_have_the_right_shape(chart: Any) -> None:
     assert cert["apiVersion"] == "cert-manager.io/v1"
     spec = cert["spec"]
     assert spec["secretName"] == f"{FULLNAME}-tls"
-    assert spec["issuerRef"] == {"name": "cluster-ca", "kind": "ClusterIssuer", "group": "cert-manager.io"}
+    assert spec["issuerRef"] == {
+        "name": "cluster-ca",
+        "kind": "ClusterIssuer",
+        "group": "cert-manager.io",
+    }
     host = urlsplit(out.extender_entry()["urlPrefix"]).hostname
     assert host in spec["dnsNames"]
     assert f"{FULLNAME}.{NAMESPACE}.svc.cluster.local" in spec["dnsNames"]
@@ -460,11 +463,16 @@ def test_render_fails_when_http_timeout_does_not_exceed_bind_budget(
 
 def test_bind_budget_default_is_the_apps(chart: Any) -> None:
     """With config.bind unset the chart assumes the app's default budget."""
-    default_budget = Settings.model_fields["bind"].default.budget_seconds
-    assert default_budget == 3.0
-    values = {"config": {"server": {"port": 8888}}, "scheduler": {"httpTimeoutSeconds": 4}}
-    render(chart, values)
-    values["scheduler"]["httpTimeoutSeconds"] = int(default_budget)
+    default_budget = Settings.model_fields["bind"].default.budget_seconds  # 3.0
+    # null deletes the chart's default config.bind, as `--set config.bind=null` would.
+    values: dict[str, Any] = {
+        "config": {"bind": None},
+        "scheduler": {"httpTimeoutSeconds": int(default_budget) + 1},
+    }
+    assert "bind" not in chart.merge_values(values)["config"]
+    out = render(chart, values)
+    assert "budget_seconds" not in out.app_config_text()
+    values["scheduler"]["httpTimeoutSeconds"] = math.ceil(default_budget)
     with pytest.raises(helm.HelmRenderError, match="httpTimeoutSeconds"):
         render(chart, values)
 
@@ -507,11 +515,11 @@ def test_tls_wiring(chart: Any, scenario_name: str, secret: str) -> None:
 
 
 def test_tls_without_a_certificate_source_fails(chart: Any) -> None:
-    with pytest.raises(helm.HelmRenderError, match="tls.secretName"):
+    with pytest.raises(helm.HelmRenderError, match=r"tls\.secretName"):
         render(chart, {"tls": {"enabled": True}})
-    with pytest.raises(helm.HelmRenderError, match="issuerRef.name"):
+    with pytest.raises(helm.HelmRenderError, match=r"issuerRef\.name"):
         render(chart, {"tls": {"enabled": True, "certManager": {"enabled": True}}})
-    with pytest.raises(helm.HelmRenderError, match="tls.enabled"):
+    with pytest.raises(helm.HelmRenderError, match=r"tls\.enabled"):
         render(chart, {"config": {"server": {"tls_cert_file": "/x.crt"}}})
 
 
@@ -593,8 +601,7 @@ def test_scheduler_deployment(chart: Any) -> None:
     # Selectors of the two Deployments must not overlap.
     extender = out.get("Deployment", FULLNAME)
     assert (
-        deployment["spec"]["selector"]["matchLabels"]
-        != extender["spec"]["selector"]["matchLabels"]
+        deployment["spec"]["selector"]["matchLabels"] != extender["spec"]["selector"]["matchLabels"]
     )
 
 
@@ -646,11 +653,11 @@ def test_pod_disruption_budgets(chart: Any) -> None:
 
 
 def test_config_change_rolls_pods(chart: Any) -> None:
-    def checksums(out: Rendered) -> tuple[str, str]:
-        return tuple(  # type: ignore[return-value]
-            out.get("Deployment", n)["spec"]["template"]["metadata"]["annotations"]["checksum/config"]
-            for n in (FULLNAME, SCHEDULER_FULLNAME)
-        )
+    def checksums(out: Rendered) -> tuple[str, ...]:
+        templates = [
+            out.get("Deployment", n)["spec"]["template"] for n in (FULLNAME, SCHEDULER_FULLNAME)
+        ]
+        return tuple(t["metadata"]["annotations"]["checksum/config"] for t in templates)
 
     base = checksums(render(chart))
     assert checksums(render(chart)) == base
@@ -664,7 +671,8 @@ def test_scheduler_disabled(chart: Any) -> None:
     out = rendered(chart, "scheduler-off")
     assert out.find("Deployment", SCHEDULER_FULLNAME) is None
     assert out.find("ConfigMap", SCHEDULER_FULLNAME) is None
-    assert not [o for o in out.objects if o["metadata"]["labels"]["app.kubernetes.io/component"] == "scheduler"]
+    components = {o["metadata"]["labels"]["app.kubernetes.io/component"] for o in out.objects}
+    assert components == {"extender"}
     out.get("Deployment", FULLNAME)
     # NOTES.txt hands over the same extenders block for an existing kube-scheduler.
     block = out.notes.split("\nextenders:\n", 1)[1].split("\n\n", 1)[0]
@@ -747,8 +755,6 @@ def test_schema_config_mirrors_app_settings() -> None:
     When this fails after a change to app/config.py, update `properties.config` in
     deploy/helm/placement-extender/values.schema.json to match.
     """
-    import json
-
     chart_schema = json.loads((CHART / "values.schema.json").read_text())
     app_schema = Settings.model_json_schema()
     chart_keys = _object_keys(chart_schema, chart_schema["properties"]["config"], "config")

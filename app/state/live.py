@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import socket
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -116,10 +117,13 @@ class Watcher:
     def stop(self) -> None:
         self.stopped.set()
         response = self._response
-        if response is not None:
-            # closing from another thread may race with the reader; it exits either way
-            with contextlib.suppress(Exception):
-                response.close()
+        connection = getattr(response, "connection", None)
+        sock = getattr(connection, "sock", None)
+        if sock is not None:
+            # Closing the response here would wait for the reading thread; shutting the
+            # socket down ends its blocking read at once instead.
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
     def run(self) -> None:
         version: str | None = None
@@ -137,6 +141,7 @@ class Watcher:
                 if self.stopped.is_set():
                     break
                 if isinstance(exc, ApiException) and exc.status == GONE:
+                    self._count("relists")
                     version = None
                     continue
                 self._count("watch_errors")
@@ -189,6 +194,8 @@ class Watcher:
         self._response = response
         self._count("watches")
         try:
+            if self.stopped.is_set():  # stop() ran before the response was published
+                return version
             for line in _lines(response):
                 version = self._handle(_event_decoder.decode(line), version)
         finally:
@@ -263,6 +270,6 @@ class LiveSource:
 
     async def stop(self) -> None:
         for watcher in self.watchers:
-            watcher.stop()
+            await asyncio.to_thread(watcher.stop)
         for watcher in self.watchers:
             await asyncio.to_thread(watcher.thread.join, 5)

@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 
 class Readiness:
     """Tracks which kinds are still (re)loading; ready when none is."""
 
     def __init__(self, *kinds: str) -> None:
         self._pending: set[str] = set(kinds)
+        self.listeners: list[Callable[[bool], None]] = []
+        """Called with the new readiness after every loading/loaded call."""
 
     def loading(self, kind: str) -> None:
         self._pending.add(kind)
+        self._notify()
 
     def loaded(self, kind: str) -> None:
         self._pending.discard(kind)
+        self._notify()
+
+    def _notify(self) -> None:
+        for listener in self.listeners:
+            listener(self.ready)
 
     @property
     def ready(self) -> bool:

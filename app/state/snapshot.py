@@ -59,12 +59,16 @@ class Snapshot:
         self._bound: set[str] = set()  # uids of pods with a node, in any phase
         self._reserving_nodes: dict[str, set[str]] = {}  # pod uid → nodes whose ledger names it
         self._next_expiry = float("inf")
+        self.listeners: list[Callable[[], None]] = []
+        """Called after every change (on the mutating thread), e.g. to wake waiters."""
 
     # ---- changes -------------------------------------------------------------------------
 
     def _touch(self) -> None:
         self.version += 1
         self.updated_at = self.clock()
+        for listener in self.listeners:
+            listener()
 
     def set_node(self, facts: NodeFacts) -> None:
         """Add or replace a node."""
