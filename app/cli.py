@@ -13,7 +13,7 @@ import uvicorn
 from app.api.server import Runtime, Source, create_app
 from app.config import ConfigError, Settings, load_settings
 from app.logs import configure_logging
-from app.sources import NODES, PODS, FileSource
+from app.sources import NODES, PODS, FileSource, LiveSource
 from app.state.readiness import Readiness
 
 log = logging.getLogger("app")
@@ -51,8 +51,6 @@ def _settings(args: argparse.Namespace) -> Settings:
 def _source(args: argparse.Namespace, settings: Settings) -> Source:
     if args.snapshot:
         return FileSource(args.snapshot)
-    from app.state.live import LiveSource  # imports the kubernetes client only when needed
-
     return LiveSource.from_settings(settings)
 
 

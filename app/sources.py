@@ -1,6 +1,7 @@
-"""Where the snapshot comes from: a file, or (see app.state.watch) the live API server.
+"""Where the snapshot comes from: a file, or the live API server (which also enables /bind).
 
-A source fills the runtime's snapshot and marks it ready; the routes only read it.
+A source fills the runtime's snapshot and marks it ready; the routes only read it. This module
+is the composition root of the layers: it wires state, the extender and the commit layer.
 """
 
 from __future__ import annotations
@@ -10,14 +11,17 @@ import logging
 from pathlib import Path
 
 from app.api.server import Runtime
+from app.commit.binder import Binder
+from app.config import Settings
 from app.extender import Extender
+from app.kube import KubeApi, api_client
 from app.state.file_source import load_snapshot
+from app.state.live import NODES, PODS, ClusterWatch
 from app.state.snapshot import NodeParsing, Snapshot
 
 log = logging.getLogger(__name__)
 
-NODES = "nodes"
-PODS = "pods"
+__all__ = ["NODES", "PODS", "FileSource", "LiveSource"]
 
 
 class FileSource:
@@ -30,6 +34,7 @@ class FileSource:
         snapshot = Snapshot(NodeParsing.from_settings(runtime.settings))
         await asyncio.to_thread(load_snapshot, self.path, snapshot)
         runtime.extender = Extender(runtime.settings, snapshot)
+        runtime.metrics.watch_source(lambda: snapshot, dict)
         runtime.readiness.loaded(NODES)
         runtime.readiness.loaded(PODS)
         log.info(
@@ -43,3 +48,40 @@ class FileSource:
 
     async def stop(self) -> None:
         return None
+
+
+class LiveSource:
+    """Watch the API server into a snapshot, and commit binds through it."""
+
+    def __init__(self, settings: Settings, api: KubeApi) -> None:
+        self.settings = settings
+        self.api = api
+        self.watch: ClusterWatch | None = None
+        self.binder: Binder | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> LiveSource:
+        """Raises ``KubeConfigError`` with a one-line hint when no API server is configured."""
+        return cls(settings, KubeApi(api_client(settings.kube.kubeconfig)))
+
+    @property
+    def snapshot(self) -> Snapshot | None:
+        return None if self.watch is None else self.watch.snapshot
+
+    @property
+    def counters(self) -> dict[str, int]:
+        return {} if self.watch is None else self.watch.counters
+
+    async def start(self, runtime: Runtime) -> None:
+        watch = self.watch = ClusterWatch(self.settings, self.api, runtime.readiness)
+        runtime.extender = Extender(self.settings, watch.snapshot)
+        self.binder = Binder(self.settings, self.api, watch.snapshot, runtime.metrics)
+        runtime.bind = self.binder.handle
+        runtime.metrics.watch_source(lambda: watch.snapshot, lambda: dict(watch.counters))
+        watch.start(asyncio.get_running_loop())
+
+    async def stop(self) -> None:
+        if self.watch is not None:
+            await self.watch.stop()
+        if self.binder is not None:
+            self.binder.close()

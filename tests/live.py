@@ -10,8 +10,7 @@ from typing import Any
 from app.api.server import Runtime
 from app.config import load_settings
 from app.kube import KubeApi
-from app.sources import NODES, PODS
-from app.state.live import LiveSource
+from app.sources import NODES, PODS, LiveSource
 from app.state.readiness import Readiness
 from app.state.snapshot import Snapshot
 from tests.standin import ApiServerStandIn
@@ -64,3 +63,73 @@ async def live_runtime(
 def snapshot_of(source: LiveSource) -> Snapshot:
     assert source.snapshot is not None
     return source.snapshot
+
+
+class Replica:
+    """One extender replica as the bind tests need it: its own API client, watch, snapshot,
+    extender and binder (and metrics), with an injectable wall clock for the binder."""
+
+    def __init__(
+        self, apiserver: ApiServerStandIn, clock: Callable[[], float] | None = None, **settings: Any
+    ) -> None:
+        import time
+
+        from app.commit.binder import Binder
+        from app.extender import Extender
+        from app.metrics import Metrics
+        from app.state.live import ClusterWatch
+
+        self.settings = load_settings(**settings)
+        from app.kube import CONNECTIONS
+
+        self.client = apiserver.api_client(connection_pool_maxsize=CONNECTIONS + 2)
+        self.readiness = Readiness(NODES, PODS)
+        self.changes = Changes()
+        self.readiness.listeners.append(self.changes.readiness_changed)
+        self.watch = ClusterWatch(self.settings, KubeApi(self.client), self.readiness)
+        self.watch.snapshot.listeners.append(self.changes.changed)
+        self.metrics = Metrics()
+        self.extender = Extender(self.settings, self.watch.snapshot)
+        self.binder = Binder(
+            self.settings, KubeApi(self.client), self.watch.snapshot, self.metrics,
+            wall_clock=clock or time.time,
+        )  # fmt: skip
+
+    @property
+    def snapshot(self) -> Snapshot:
+        return self.watch.snapshot
+
+    async def start(self) -> Replica:
+        self.watch.start(asyncio.get_running_loop())
+        await self.changes.until(lambda: self.readiness.ready)
+        return self
+
+    async def stop(self) -> None:
+        await self.watch.stop()
+        self.binder.close()
+        self.client.close()
+
+    async def bind(self, pod: dict[str, Any], node: str) -> str:
+        """POST /bind's handler for ``pod`` onto ``node``; returns the ``Error`` ("" = bound)."""
+        import json
+
+        meta = pod["metadata"]
+        body = {"PodName": meta["name"], "PodNamespace": meta.get("namespace", "default"),
+                "PodUID": meta["uid"], "Node": node}  # fmt: skip
+        status, reply = await self.binder.handle(json.dumps(body).encode())
+        assert status == 200
+        error: str = json.loads(reply)["Error"]
+        return error
+
+
+@asynccontextmanager
+async def replicas(
+    apiserver: ApiServerStandIn, count: int, **settings: Any
+) -> AsyncIterator[list[Replica]]:
+    """``count`` started replicas over one stand-in."""
+    started = [await Replica(apiserver, **settings).start() for _ in range(count)]
+    try:
+        yield started
+    finally:
+        for replica in started:
+            await replica.stop()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -15,12 +16,26 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from app.api.hotpath import HotPath, error_body
 from app.config import Settings
 from app.extender import Extender, PodError, filter_error
+from app.metrics import CONTENT_TYPE, Metrics
 from app.state.readiness import Readiness
 from app.wire.codec import BadRequest, decode_extender_args, encode
 
 log = logging.getLogger(__name__)
 
-BindHandler = Callable[[bytes], Awaitable[tuple[int, bytes]]]
+Handler = Callable[[bytes], Awaitable[tuple[int, bytes]]]
+BindHandler = Handler
+
+
+@dataclass(frozen=True)
+class Verbs:
+    """The extender's verbs: the path of each route, and what a scheduler config names."""
+
+    filter: str = "filter"
+    prioritize: str = "prioritize"
+    bind: str = "bind"
+
+
+VERBS = Verbs()
 
 
 @dataclass
@@ -31,7 +46,7 @@ class Runtime:
     readiness: Readiness
     extender: Extender | None = None
     bind: BindHandler | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    metrics: Metrics = field(default_factory=Metrics)
 
 
 def _not_ready(runtime: Runtime) -> tuple[int, bytes]:
@@ -153,9 +168,33 @@ def create_app(runtime: Runtime, source: Source | None = None) -> HotPath:
             return PlainTextResponse(_explain_text(report))
         return Response(encode(report), media_type="application/json")
 
+    @api.get("/metrics")
+    async def metrics() -> Response:
+        return Response(runtime.metrics.exposition(), media_type=CONTENT_TYPE)
+
     handlers = {
-        "/filter": filter_handler(runtime),
-        "/prioritize": prioritize_handler(runtime),
-        "/bind": bind_handler(runtime),
+        f"/{VERBS.filter}": timed(runtime.metrics, VERBS.filter, filter_handler(runtime)),
+        f"/{VERBS.prioritize}": timed(
+            runtime.metrics, VERBS.prioritize, prioritize_handler(runtime)
+        ),
+        f"/{VERBS.bind}": timed(runtime.metrics, VERBS.bind, bind_handler(runtime)),
     }
     return HotPath(api, handlers, runtime.settings.server.max_body_bytes)
+
+
+def timed(metrics: Metrics, verb: str, handler: Handler) -> Handler:
+    """Count and time every call of ``handler``."""
+    seconds = metrics.request_seconds.labels(verb)
+    codes: dict[int, Any] = {}
+
+    async def handle(body: bytes) -> tuple[int, bytes]:
+        started = time.perf_counter()
+        status, reply = await handler(body)
+        seconds.observe(time.perf_counter() - started)
+        counter = codes.get(status)
+        if counter is None:
+            counter = codes[status] = metrics.requests.labels(verb, str(status))
+        counter.inc()
+        return status, reply
+
+    return handle

@@ -24,8 +24,7 @@ import msgspec
 from kubernetes.client.exceptions import ApiException
 
 from app.config import Settings
-from app.extender import Extender
-from app.kube import KubeApi, api_client
+from app.kube import KubeApi
 from app.state.readiness import Readiness
 from app.state.records import node_facts, pod_facts
 from app.state.snapshot import NodeParsing, Snapshot
@@ -227,26 +226,21 @@ def _pod_key(pod: Pod) -> str:
     return meta.uid or f"{meta.namespace}/{meta.name}"
 
 
-class LiveSource:
-    """Keeps a snapshot in step with the API server (nodes and pods)."""
+class ClusterWatch:
+    """Keeps a snapshot in step with the API server (nodes and pods), one thread per kind."""
 
-    def __init__(self, settings: Settings, api: KubeApi) -> None:
+    def __init__(self, settings: Settings, api: KubeApi, readiness: Readiness) -> None:
         self.settings = settings
         self.api = api
+        self.readiness = readiness
+        self.snapshot = Snapshot(NodeParsing.from_settings(settings))
         self.watchers: list[Watcher] = []
         self.counters: dict[str, int] = {}
-        self.snapshot: Snapshot | None = None
 
-    @classmethod
-    def from_settings(cls, settings: Settings) -> LiveSource:
-        """Raises ``KubeConfigError`` with a one-line hint when no API server is configured."""
-        return cls(settings, KubeApi(api_client(settings.kube.kubeconfig)))
-
-    async def start(self, runtime: Any) -> None:
-        loop = asyncio.get_running_loop()
-        parsing = NodeParsing.from_settings(self.settings)
-        snapshot = self.snapshot = Snapshot(parsing)
-        runtime.extender = Extender(self.settings, snapshot)
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Start listing and watching; records are applied on ``loop``."""
+        snapshot = self.snapshot
+        parsing = snapshot.parsing
 
         def post(function: Callable[..., None], *args: Any) -> None:
             loop.call_soon_threadsafe(function, *args)
@@ -263,7 +257,7 @@ class LiveSource:
                  snapshot.replace_pods, snapshot.set_pod, snapshot.delete_pod),
         ]  # fmt: skip
         self.watchers = [
-            Watcher(kind, post, runtime.readiness, self.settings, self.counters) for kind in kinds
+            Watcher(kind, post, self.readiness, self.settings, self.counters) for kind in kinds
         ]
         for watcher in self.watchers:
             watcher.start()

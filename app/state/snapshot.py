@@ -57,6 +57,7 @@ class Snapshot:
         self._usage: dict[str, IntArray] = {}  # node name → sum of holding pods' requests
         self._counted: dict[str, tuple[str, IntArray]] = {}  # pod uid → (node, vector)
         self._bound: set[str] = set()  # uids of pods with a node, in any phase
+        self._uid_by_name: dict[tuple[str, str], str] = {}
         self._reserving_nodes: dict[str, set[str]] = {}  # pod uid → nodes whose ledger names it
         self._next_expiry = float("inf")
         self.listeners: list[Callable[[], None]] = []
@@ -100,6 +101,7 @@ class Snapshot:
         """Add or replace a pod; only pods holding resources count against their node."""
         self._uncount(facts.uid)
         self.pods[facts.uid] = facts
+        self._uid_by_name[(facts.namespace, facts.name)] = facts.uid
         was_bound = facts.uid in self._bound
         if facts.node_name:
             self._bound.add(facts.uid)
@@ -115,8 +117,11 @@ class Snapshot:
 
     def delete_pod(self, uid: str) -> None:
         """Forget a pod and free what it held."""
-        if self.pods.pop(uid, None) is None:
+        facts = self.pods.pop(uid, None)
+        if facts is None:
             return
+        if self._uid_by_name.get((facts.namespace, facts.name)) == uid:
+            del self._uid_by_name[(facts.namespace, facts.name)]
         self._uncount(uid)
         if uid in self._bound:
             self._bound.discard(uid)
@@ -153,6 +158,11 @@ class Snapshot:
             if facts.reservations:
                 self._recompute_reserved(name, now)
         self._touch()
+
+    def pod_named(self, namespace: str, name: str) -> PodFacts | None:
+        """The pod of that name, if this snapshot has seen it."""
+        uid = self._uid_by_name.get((namespace, name))
+        return None if uid is None else self.pods.get(uid)
 
     def is_bound(self, uid: str) -> bool:
         """Whether this snapshot has seen the pod with a node."""

@@ -120,9 +120,10 @@ class _Fault:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 256  # a real API server does not refuse connection bursts
 
     def __init__(self, standin: ApiServerStandIn) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
+        super().__init__((standin.host, standin.port), _Handler)
         self.standin = standin
 
 
@@ -201,11 +202,14 @@ class _Handler(BaseHTTPRequestHandler):
 class ApiServerStandIn:
     """In-memory kube-apiserver stand-in on 127.0.0.1:<ephemeral>, run in a background thread.
 
+    ``host`` (IPv4) and ``port`` choose another listen address (``port=0``: an ephemeral one).
+
     Use as a context manager (``with ApiServerStandIn() as api: ...``) or start()/stop().
     All test-control methods are thread-safe. Objects are plain dicts as the API returns them.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.host, self.port = host, port
         self._lock = threading.RLock()
         self._watches_changed = threading.Condition(self._lock)
         self._objects: dict[str, dict[tuple[str, str], JSON]] = {r: {} for r in KINDS}
@@ -261,9 +265,9 @@ class ApiServerStandIn:
 
     @property
     def base_url(self) -> str:
-        """``http://127.0.0.1:<port>``."""
+        """``http://<host>:<port>`` (``http://127.0.0.1:<port>`` by default)."""
         assert self._server is not None, "start() the stand-in first"
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return f"http://{self.host}:{self._server.server_address[1]}"
 
     def api_client(self, **config: Any) -> kubernetes.client.ApiClient:
         """A kubernetes ApiClient for this stand-in; ``config`` sets Configuration attributes."""

@@ -1,0 +1,64 @@
+"""Deciding a reservation: does the pod still fit, and what the node's ledger becomes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from app.state.ledger import Reservation, format_ledger
+from app.wire.quantity import format_amount
+
+
+@dataclass(frozen=True, slots=True)
+class Shortfall:
+    """A resource the pod needs more of than the node has free."""
+
+    resource: str
+    free: int
+    requested: int
+
+    def __str__(self) -> str:
+        free = format_amount(self.resource, max(self.free, 0))
+        return (
+            f"{self.resource} {free} free, {format_amount(self.resource, self.requested)} requested"
+        )
+
+
+def free_for(
+    *,
+    allocatable: Mapping[str, int],
+    used: Mapping[str, int],
+    ledger: Sequence[Reservation],
+    pod_uid: str,
+    is_bound: Callable[[str], bool],
+    now: float,
+) -> dict[str, int]:
+    """allocatable − used − live reservations of *other* pods not yet seen bound."""
+    free = {r: allocatable.get(r, 0) - used.get(r, 0) for r in set(allocatable) | set(used)}
+    for entry in ledger:
+        if entry.pod_uid == pod_uid or not entry.live(now) or is_bound(entry.pod_uid):
+            continue
+        for resource, amount in entry.requests:
+            free[resource] = free.get(resource, 0) - amount
+    return free
+
+
+def shortfalls(requests: Mapping[str, int], free: Mapping[str, int]) -> list[Shortfall]:
+    """Every requested resource the node cannot cover, in a stable order."""
+    return [
+        Shortfall(resource, free.get(resource, 0), amount)
+        for resource, amount in sorted(requests.items())
+        if amount > 0 and amount > free.get(resource, 0)
+    ]
+
+
+def with_reservation(ledger: Sequence[Reservation], entry: Reservation, *, now: float) -> str:
+    """The ledger annotation after adding ``entry``: expired entries pruned, any older entry
+    of the same pod replaced."""
+    kept = [e for e in ledger if e.live(now) and e.pod_uid != entry.pod_uid]
+    return format_ledger([*kept, entry])
+
+
+def without_reservation(ledger: Sequence[Reservation], pod_uid: str, *, now: float) -> str:
+    """The ledger annotation with ``pod_uid``'s entry (and expired ones) removed."""
+    return format_ledger([e for e in ledger if e.live(now) and e.pod_uid != pod_uid])

@@ -1,0 +1,106 @@
+"""Prometheus metrics, one registry per running extender (tests run several in one process).
+
+Every series is documented in the README's metrics table.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+PREFIX = "placement_extender"
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
+SCORE_BUCKETS = tuple(float(s) for s in range(11))
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+class Metrics:
+    """The extender's series. Counters of sources (watch restarts...) are read at scrape time."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.request_seconds = Histogram(
+            f"{PREFIX}_request_duration_seconds", "Time to answer one kube-scheduler call.",
+            ["verb"], buckets=LATENCY_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.requests = Counter(
+            f"{PREFIX}_requests_total", "kube-scheduler calls by verb and HTTP status.",
+            ["verb", "code"], registry=r,
+        )  # fmt: skip
+        self.filter_rejections = Counter(
+            f"{PREFIX}_filter_rejections_total",
+            "Candidate nodes rejected by filter, by the predicate that rejected them.",
+            ["predicate"], registry=r,
+        )  # fmt: skip
+        self.scores = Histogram(
+            f"{PREFIX}_prioritize_scores", "Scores given by prioritize (0..10).",
+            buckets=SCORE_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.unmet_demand = Counter(
+            f"{PREFIX}_unmet_demand_total",
+            "Filter calls where no candidate node fits the pod, by the pod's pool and "
+            "preferred GPU type: the demand that asks for more capacity.",
+            ["pool", "gpu_type"], registry=r,
+        )  # fmt: skip
+        self.binds = Counter(f"{PREFIX}_binds_total", "Bind outcomes.", ["outcome"], registry=r)
+        self.bind_seconds = Histogram(
+            f"{PREFIX}_bind_duration_seconds", "Time one bind took, retries included.",
+            buckets=LATENCY_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.cas_conflicts = Counter(
+            f"{PREFIX}_cas_conflicts_total",
+            "Reservation writes refused with 409 Conflict (another writer got there first).",
+            registry=r,
+        )
+        self.bind_retries = Counter(
+            f"{PREFIX}_bind_retries_total", "Reservation attempts after the first.", registry=r
+        )
+
+    def watch_source(
+        self, snapshot: Callable[[], object], counters: Callable[[], dict[str, int]]
+    ) -> None:
+        """Expose the snapshot's size and age and the source's watch counters at scrape."""
+        self.registry.register(_SourceCollector(snapshot, counters))
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class _SourceCollector(Collector):
+    def __init__(
+        self, snapshot: Callable[[], object], counters: Callable[[], dict[str, int]]
+    ) -> None:
+        self._snapshot = snapshot
+        self._counters = counters
+
+    def collect(self) -> Iterable[GaugeMetricFamily | CounterMetricFamily]:
+        snapshot = self._snapshot()
+        nodes = GaugeMetricFamily(f"{PREFIX}_snapshot_nodes", "Nodes in the snapshot.")
+        pods = GaugeMetricFamily(f"{PREFIX}_snapshot_pods", "Pods in the snapshot.")
+        age = GaugeMetricFamily(
+            f"{PREFIX}_snapshot_age_seconds", "Seconds since the snapshot last changed."
+        )
+        version = GaugeMetricFamily(
+            f"{PREFIX}_snapshot_version", "Changes applied to the snapshot since start."
+        )
+        if snapshot is not None:
+            nodes.add_metric([], len(getattr(snapshot, "nodes", ())))
+            pods.add_metric([], len(getattr(snapshot, "pods", ())))
+            updated = float(getattr(snapshot, "updated_at", 0.0))
+            age.add_metric([], max(0.0, time.time() - updated) if updated else 0.0)
+            version.add_metric([], float(getattr(snapshot, "version", 0)))
+        yield from (nodes, pods, age, version)
+        events = CounterMetricFamily(
+            f"{PREFIX}_watch_events", "List/watch activity of the live source, by kind and event.",
+            labels=["kind", "event"],
+        )  # fmt: skip
+        for key, value in sorted(self._counters().items()):
+            kind, _, event = key.partition("_")
+            events.add_metric([kind, event], value)
+        yield events

@@ -1,0 +1,317 @@
+"""POST /bind against the API-server stand-in: the CAS reservation, the Binding, every failure
+mode, and the stale-watch race that must never over-commit."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+import pytest
+
+from app.state.ledger import Reservation, format_ledger, parse_ledger
+from tests.builders import P, node, pod
+from tests.live import Replica, replicas
+from tests.standin import ApiServerStandIn
+
+NODE_GET = ("GET", "/api/v1/nodes/{name}")
+NODE_PATCH = ("PATCH", "/api/v1/nodes/{name}")
+BINDING = ("POST", "/api/v1/namespaces/{namespace}/pods/{name}/binding")
+LEDGER = P + "reservations"
+
+
+def ledger_of(apiserver: ApiServerStandIn, name: str) -> list[Reservation]:
+    found = apiserver.get_node(name)
+    assert found is not None
+    return list(parse_ledger(found["metadata"].get("annotations", {}).get(LEDGER)))
+
+
+def node_of(apiserver: ApiServerStandIn, name: str) -> str | None:
+    found = apiserver.get_pod("default", name)
+    assert found is not None
+    return found["spec"].get("nodeName")
+
+
+async def pending(apiserver: ApiServerStandIn, replica: Replica, **spec: Any) -> dict[str, Any]:
+    """Create a pending pod and wait until the replica's snapshot has it."""
+    created = apiserver.add_pod(pod(**spec))
+    name = created["metadata"]["name"]
+    await replica.changes.until(lambda: replica.snapshot.pod_named("default", name) is not None)
+    return created
+
+
+async def test_happy_path_is_one_patch_and_one_binding(apiserver: ApiServerStandIn) -> None:
+    apiserver.add_node(node("g", gpus=4, product="NVIDIA-A10G"))
+    async with replicas(apiserver, 1) as [replica]:
+        worker = await pending(apiserver, replica, name="w", gpus=1, cpu="1")
+        before = {c: apiserver.request_count(*c) for c in (NODE_GET, NODE_PATCH, BINDING)}
+        assert await replica.bind(worker, "g") == ""
+        after = {c: apiserver.request_count(*c) - before[c] for c in before}
+        assert after == {NODE_GET: 0, NODE_PATCH: 1, BINDING: 1}
+        assert node_of(apiserver, "w") == "g"
+        [entry] = ledger_of(apiserver, "g")
+        assert (
+            entry.pod_uid == worker["metadata"]["uid"]
+            and dict(entry.requests)["nvidia.com/gpu"] == 1
+        )
+        # idempotent: the same bind again succeeds and writes nothing
+        assert await replica.bind(worker, "g") == ""
+        assert apiserver.request_count(*NODE_PATCH) - before[NODE_PATCH] == 1
+
+
+async def test_binding_carries_the_pod_uid(apiserver: ApiServerStandIn) -> None:
+    apiserver.add_node(node("a"))
+    async with replicas(apiserver, 1) as [replica]:
+        worker = await pending(apiserver, replica, name="w", cpu="1")
+        assert await replica.bind(worker, "a") == ""
+        [binding] = [r for r in apiserver.requests if r.template == BINDING[1]]
+        body = binding.json()
+        assert body["metadata"]["uid"] == worker["metadata"]["uid"]
+        assert body["target"] == {"apiVersion": "v1", "kind": "Node", "name": "a"}
+
+
+async def test_pod_that_no_longer_fits_gets_an_error_naming_the_resource(
+    apiserver: ApiServerStandIn,
+) -> None:
+    apiserver.add_node(node("gpu-a10g-1", gpus=1, product="NVIDIA-A10G"))
+    apiserver.add_pod(pod("taken", node_name="gpu-a10g-1", gpus=1, phase="Running"))
+    async with replicas(apiserver, 1) as [replica]:
+        worker = await pending(apiserver, replica, name="w", gpus=1)
+        error = await replica.bind(worker, "gpu-a10g-1")
+        assert error == "node gpu-a10g-1 no longer fits: nvidia.com/gpu 0 free, 1 requested"
+        assert node_of(apiserver, "w") is None and ledger_of(apiserver, "gpu-a10g-1") == []
+
+
+async def test_bound_elsewhere_missing_pod_and_wrong_uid_are_clear_errors(
+    apiserver: ApiServerStandIn,
+) -> None:
+    apiserver.add_node(node("a"))
+    apiserver.add_node(node("b"))
+    apiserver.add_pod(pod("elsewhere", node_name="b", cpu="1"))
+    async with replicas(apiserver, 1) as [replica]:
+        await replica.changes.until(
+            lambda: replica.snapshot.pod_named("default", "elsewhere") is not None
+        )
+        elsewhere = apiserver.get_pod("default", "elsewhere")
+        assert elsewhere is not None
+        assert "already bound to node b" in await replica.bind(elsewhere, "a")
+        ghost = pod("ghost", uid="ghost-uid")
+        assert (
+            await replica.bind(ghost, "a")
+            == 'reading the pod: 404 (NotFound): pods "ghost" not found'
+        )
+        worker = await pending(apiserver, replica, name="w", cpu="1")
+        stale = {**worker, "metadata": {**worker["metadata"], "uid": "old-uid"}}
+        assert "was deleted and re-created" in await replica.bind(stale, "a")
+        assert ledger_of(apiserver, "a") == []
+
+
+async def test_binding_refused_releases_the_reservation(apiserver: ApiServerStandIn) -> None:
+    apiserver.add_node(node("a"))
+    async with replicas(apiserver, 1) as [replica]:
+        worker = await pending(apiserver, replica, name="w", cpu="1")
+        apiserver.fail_next("POST", r"/pods/w/binding", status=404)
+        error = await replica.bind(worker, "a")
+        assert error.startswith("binding the pod: 404")
+        assert ledger_of(apiserver, "a") == []  # released
+
+
+async def test_binding_already_assigned_to_this_node_is_success(
+    apiserver: ApiServerStandIn,
+) -> None:
+    apiserver.add_node(node("a"))
+    async with replicas(apiserver, 1) as [replica]:
+        apiserver.pause_watches("pods")
+        worker = apiserver.add_pod(pod("w", cpu="1"))
+        # bound to "a" by someone else; this replica's watch has not delivered the pod at all
+        done = apiserver.api_client()
+        from kubernetes.client import CoreV1Api
+
+        from app.kube import KubeApi
+
+        assert (
+            KubeApi(done)
+            .create_binding(
+                namespace="default", name="w", uid=worker["metadata"]["uid"], node="a", timeout=2
+            )
+            .status
+            == 201
+        )
+        done.close()
+        assert await replica.bind(worker, "a") == ""
+        apiserver.resume_watches("pods")
+        assert CoreV1Api  # imported for the client's side effects only
+
+
+async def test_binding_already_assigned_elsewhere_is_an_error_and_releases(
+    apiserver: ApiServerStandIn,
+) -> None:
+    apiserver.add_node(node("a"))
+    apiserver.add_node(node("b"))
+    async with replicas(apiserver, 1) as [replica]:
+        worker = await pending(apiserver, replica, name="w", cpu="1")
+        apiserver.pause_watches("pods")
+        apiserver.update_pod({**worker, "spec": {**worker["spec"], "nodeName": "b"}})
+        error = await replica.bind(worker, "a")
+        assert 'is already assigned to node "b"' in error
+        assert ledger_of(apiserver, "a") == []
+        apiserver.resume_watches("pods")
+
+
+async def test_binding_without_answer_keeps_the_reservation(apiserver: ApiServerStandIn) -> None:
+    apiserver.add_node(node("a"))
+    async with replicas(apiserver, 1, bind={"request_timeout_seconds": 0.3}) as [replica]:
+        worker = await pending(apiserver, replica, name="w", cpu="1")
+        apiserver.fail_next("POST", r"/pods/w/binding", hang_seconds=2)
+        error = await replica.bind(worker, "a")
+        assert "outcome is unknown" in error and "kept until it expires" in error
+        assert [e.pod_uid for e in ledger_of(apiserver, "a")] == [worker["metadata"]["uid"]]
+
+
+async def test_conflicts_retry_from_a_fresh_read(apiserver: ApiServerStandIn) -> None:
+    apiserver.add_node(node("a"))
+    async with replicas(apiserver, 1) as [replica]:
+        worker = await pending(apiserver, replica, name="w", cpu="1")
+        for _ in range(2):
+            apiserver.fail_next("PATCH", r"/nodes/a", status=409)
+        gets = apiserver.request_count(*NODE_GET)
+        assert await replica.bind(worker, "a") == ""
+        assert apiserver.request_count(*NODE_GET) - gets == 2  # re-read after each conflict
+        assert replica.metrics.cas_conflicts._value.get() == 2
+
+
+async def test_budget_exhaustion_is_a_clear_error(apiserver: ApiServerStandIn) -> None:
+    apiserver.add_node(node("a"))
+    settings = {
+        "bind": {"budget_seconds": 0.3, "backoff_initial_seconds": 0.05, "backoff_max_seconds": 0.1}
+    }
+    async with replicas(apiserver, 1, **settings) as [replica]:
+        worker = await pending(apiserver, replica, name="w", cpu="1")
+        for _ in range(50):
+            apiserver.fail_next("PATCH", r"/nodes/a", status=409)
+        started = time.monotonic()
+        error = await replica.bind(worker, "a")
+        assert error.startswith("bind budget of 0.3s exhausted")
+        assert time.monotonic() - started < 1.0  # generous: the budget bounds the call
+        assert node_of(apiserver, "w") is None
+
+
+async def test_expired_entries_are_pruned_by_the_next_writer(apiserver: ApiServerStandIn) -> None:
+    past = time.time() - 5
+    old = Reservation("crashed-pod", "default/crashed", (("cpu", 8000),), past)
+    apiserver.add_node(node("a", cpu="8", annotations={LEDGER: format_ledger([old])}))
+    async with replicas(apiserver, 1) as [replica]:
+        worker = await pending(apiserver, replica, name="w", cpu="8")
+        assert await replica.bind(worker, "a") == ""  # the expired entry held nothing
+        assert [e.pod_uid for e in ledger_of(apiserver, "a")] == [worker["metadata"]["uid"]]
+
+
+async def test_crash_between_reservation_and_binding_returns_capacity_on_expiry(
+    apiserver: ApiServerStandIn,
+) -> None:
+    now = [1_000_000.0]
+    apiserver.add_node(node("a", cpu="8"))
+    async with replicas(apiserver, 1, bind={"reservation_ttl_seconds": 60}) as [crashed]:
+        first = await pending(apiserver, crashed, name="first", cpu="8")
+        # the crashed replica reserved, then died before its Binding
+        apiserver.fail_next("POST", r"/pods/first/binding", status=500)
+        crashed.binder.wall_clock = lambda: now[0]
+        crashed.binder._release = _no_release  # type: ignore[method-assign]
+        assert (await crashed.bind(first, "a")).startswith("binding the pod: 500")
+    assert len(ledger_of(apiserver, "a")) == 1
+    later = Replica(apiserver, clock=lambda: now[0])
+    await later.start()
+    try:
+        second = await pending(apiserver, later, name="second", cpu="8")
+        assert "no longer fits" in await later.bind(second, "a")
+        now[0] += 61  # the reservation expires
+        assert await later.bind(second, "a") == ""
+        assert [e.pod_uid for e in ledger_of(apiserver, "a")] == [second["metadata"]["uid"]]
+    finally:
+        await later.stop()
+
+
+async def _no_release(*_: Any) -> None:
+    """Stands for a process that died: nothing runs after the failed Binding."""
+
+
+async def test_stale_watch_never_over_commits(apiserver: ApiServerStandIn) -> None:
+    """B reserves the last GPUs of X, binds, sees its pod bound and stops counting the
+    reservation; A's watch has not delivered B's pod yet. A must still see X as full."""
+    apiserver.add_node(node("x", gpus=4, product="NVIDIA-A10G"))
+    apiserver.add_pod(pod("old", node_name="x", gpus=2, phase="Running"))
+    async with replicas(apiserver, 2) as [a, b]:
+        pod_b = await pending(apiserver, b, name="pod-b", gpus=2)
+        pod_a = await pending(apiserver, a, name="pod-a", gpus=1)
+        await a.changes.until(lambda: a.snapshot.pod_named("default", "pod-b") is not None)
+        apiserver.pause_watches("pods")  # A (and B) stop hearing about pods
+        assert await b.bind(pod_b, "x") == ""
+        assert b.snapshot.is_bound(pod_b["metadata"]["uid"])  # B counts its pod, not the entry
+        # A hears the ledger (node watch) but not the binding (pod watch paused)
+        await a.changes.until(lambda: len(a.snapshot.nodes["x"].reservations) == 1)
+        assert not a.snapshot.is_bound(pod_b["metadata"]["uid"])
+        assert a.snapshot.free("x")[4] == 0 and b.snapshot.free("x")[4] == 0
+        error = await a.bind(pod_a, "x")
+        assert error == "node x no longer fits: nvidia.com/gpu 0 free, 1 requested"
+        apiserver.resume_watches("pods")
+        await a.changes.until(lambda: a.snapshot.is_bound(pod_b["metadata"]["uid"]))
+        assert a.snapshot.free("x")[4] == 0  # now counted as the pod itself
+        assert node_of(apiserver, "pod-a") is None
+
+
+@pytest.mark.parametrize("kind", ["cpu", "gpu"])
+async def test_three_replicas_bind_400_pods_into_room_for_200(
+    apiserver: ApiServerStandIn, kind: str
+) -> None:
+    """Scheduler-like loop per pod: filter on its replica, bind to the best node, retry on an
+    error (as kube-scheduler requeues), until bound or no node fits."""
+
+    from app.wire.codec import decode_extender_args
+
+    for i in range(10):
+        if kind == "cpu":
+            apiserver.add_node(node(f"n{i}", cpu="20", memory="100Gi"))
+        else:
+            apiserver.add_node(node(f"n{i}", cpu="100", gpus=20, product="NVIDIA-A10G"))
+    names = [f"n{i}" for i in range(10)]
+    spec: dict[str, Any] = {"cpu": "1"} if kind == "cpu" else {"gpus": 1, "cpu": "100m"}
+    # The stand-in is a threaded Python server on two shared cores: give API calls time enough
+    # that no Binding ends with an unknown outcome, which would hold capacity until its TTL.
+    bind = {"budget_seconds": 20.0, "request_timeout_seconds": 5.0}
+    in_flight = asyncio.Semaphore(48)  # binds in flight at once across the three schedulers
+    async with replicas(apiserver, 3, bind=bind) as group:
+        pods = [apiserver.add_pod(pod(f"p{i}", **spec)) for i in range(400)]
+        for replica in group:
+            await replica.changes.until(lambda r=replica: len(r.snapshot.pods) == 400)
+
+        async def schedule(index: int, body: dict[str, Any]) -> str:
+            async with in_flight:
+                return await schedule_one(group[index % 3], body)
+
+        async def schedule_one(replica: Replica, body: dict[str, Any]) -> str:
+            for _ in range(40):
+                request = json.dumps({"Pod": body, "Nodes": None, "NodeNames": names}).encode()
+                kept = json.loads(replica.extender.filter(decode_extender_args(request)))[
+                    "NodeNames"
+                ]
+                if not kept:
+                    return "unschedulable"
+                scores = json.loads(replica.extender.prioritize(decode_extender_args(request)))
+                best = max((s for s in scores if s["Host"] in kept), key=lambda s: s["Score"])
+                if await replica.bind(body, best["Host"]) == "":
+                    return "bound"
+            return "gave up"
+
+        outcomes = await asyncio.gather(*(schedule(i, p) for i, p in enumerate(pods)))
+        assert outcomes.count("bound") == 200 and outcomes.count("unschedulable") == 200
+        column = "cpu" if kind == "cpu" else "nvidia.com/gpu"
+        per_node: dict[str, int] = {}
+        for p in pods:
+            where = node_of(apiserver, p["metadata"]["name"])
+            if where:
+                per_node[where] = per_node.get(where, 0) + 1
+        assert per_node == {n: 20 for n in names}, column  # exactly full, never over
+        conflicts = sum(r.metrics.cas_conflicts._value.get() for r in group)
+        retries = sum(r.metrics.bind_retries._value.get() for r in group)
+        print(f"\n{kind}: 200 bound; CAS conflicts {conflicts:.0f}, retries {retries:.0f}")

@@ -1,0 +1,94 @@
+"""Property: whatever the interleaving of binds (from several replicas at once), refused
+Bindings and pod deletions, the pods bound on a node plus the live reservations of pods not
+bound never exceed the node's allocatable."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from app.state.ledger import parse_ledger
+from app.wire.quantity import quantity_to_int
+from tests.builders import P, node, pod
+from tests.live import replicas
+from tests.standin import ApiServerStandIn
+
+NODES = ("a", "b")
+CPU_PER_NODE = 4
+PODS = 8
+
+bind_op = st.tuples(
+    st.just("bind"), st.integers(0, 1), st.integers(0, PODS - 1), st.sampled_from(NODES)
+)
+refused_op = st.tuples(
+    st.just("refused"), st.integers(0, 1), st.integers(0, PODS - 1), st.sampled_from(NODES)
+)
+delete_op = st.tuples(st.just("delete"), st.just(0), st.integers(0, PODS - 1), st.just(""))
+batches = st.lists(
+    st.lists(st.one_of(bind_op, bind_op, refused_op, delete_op), min_size=1, max_size=4),
+    min_size=1,
+    max_size=4,
+)
+
+
+def committed(apiserver: ApiServerStandIn, name: str) -> int:
+    """CPU (millicores) held on node ``name``: its bound pods plus live entries of pods that
+    are not bound."""
+    stored = apiserver.get_node(name)
+    assert stored is not None
+    bound_uids: set[str] = set()
+    held = 0
+    for i in range(PODS):
+        found = apiserver.get_pod("default", f"p{i}")
+        if found is None or not found["spec"].get("nodeName"):
+            continue
+        bound_uids.add(found["metadata"]["uid"])
+        if found["spec"]["nodeName"] == name:
+            requests = found["spec"]["containers"][0]["resources"]["requests"]
+            held += quantity_to_int("cpu", requests["cpu"])
+    now = time.time()
+    for entry in parse_ledger(stored["metadata"].get("annotations", {}).get(P + "reservations")):
+        if entry.live(now) and entry.pod_uid not in bound_uids:
+            held += dict(entry.requests).get("cpu", 0)
+    return held
+
+
+async def run(batches_: list[list[tuple[str, int, int, str]]], sizes: list[int]) -> None:
+    with ApiServerStandIn() as apiserver:
+        for name in NODES:
+            apiserver.add_node(node(name, cpu=str(CPU_PER_NODE)))
+        pods: list[dict[str, Any]] = [
+            apiserver.add_pod(pod(f"p{i}", cpu=str(sizes[i]))) for i in range(PODS)
+        ]
+        async with replicas(apiserver, 2) as group:
+            for replica in group:
+                await replica.changes.until(lambda r=replica: len(r.snapshot.pods) == PODS)
+            deleted: set[int] = set()
+
+            async def step(op: tuple[str, int, int, str]) -> None:
+                kind, who, index, target = op
+                if kind == "delete":
+                    if index not in deleted:
+                        deleted.add(index)
+                        apiserver.delete_pod("default", f"p{index}")
+                    return
+                if kind == "refused":
+                    apiserver.fail_next("POST", rf"/pods/p{index}/binding$", status=500)
+                await group[who].bind(pods[index], target)
+
+            for batch in batches_:
+                await asyncio.gather(*(step(op) for op in batch))
+                for name in NODES:
+                    assert committed(apiserver, name) <= CPU_PER_NODE * 1000
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(batches, st.lists(st.integers(1, 3), min_size=PODS, max_size=PODS))
+def test_no_interleaving_over_commits(
+    batches_: list[list[tuple[str, int, int, str]]], sizes: list[int]
+) -> None:
+    asyncio.run(run(batches_, sizes))
