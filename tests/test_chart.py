@@ -22,6 +22,7 @@ import yaml
 helm = pytest.importorskip("helm_python", reason="pip install -e '.[chart]'")
 kubernetes_validate = pytest.importorskip("kubernetes_validate", reason="pip install -e '.[chart]'")
 
+from app.api.server import VERBS as APP_VERBS  # noqa: E402
 from app.config import Settings  # noqa: E402
 from app.permissions import REQUIRED  # noqa: E402
 
@@ -45,8 +46,12 @@ CRD_KINDS = {
     ("cert-manager.io/v1", "Certificate"),
 }
 
-# The extender's routes that kube-scheduler calls: POST /<verb>.
-VERBS = {"filterVerb": "filter", "prioritizeVerb": "prioritize", "bindVerb": "bind"}
+# The extender's routes that kube-scheduler calls (POST /<verb>), from the app's one definition.
+VERBS = {
+    "filterVerb": APP_VERBS.filter,
+    "prioritizeVerb": APP_VERBS.prioritize,
+    "bindVerb": APP_VERBS.bind,
+}
 
 # Fields of kubescheduler.config.k8s.io/v1 that the chart may use. kube-scheduler decodes its
 # config strictly, so an unknown key would stop it from starting.
