@@ -171,6 +171,17 @@ def test_loads_typed_lists_and_multiple_documents(tmp_path: Path) -> None:
     assert list(snapshot.nodes) == ["a"] and len(snapshot.pods) == 1
 
 
+def test_json_files_take_the_fast_path_and_give_the_same_snapshot(tmp_path: Path) -> None:
+    demo = Path(__file__).parent.parent / "examples" / "demo-cluster.yaml"
+    path = tmp_path / "cluster.json"
+    path.write_text(json.dumps(yaml.safe_load(demo.read_text())))
+    from_json, from_yaml = load(path), load(demo)
+    assert from_json.nodes == from_yaml.nodes and from_json.pods == from_yaml.pods
+    path.write_text("{broken")
+    with pytest.raises(SnapshotFileError, match="cannot read snapshot"):
+        load(path)
+
+
 def test_demo_cluster_loads() -> None:
     snapshot = load(Path(__file__).parent.parent / "examples" / "demo-cluster.yaml")
     assert len(snapshot.nodes) >= 20
