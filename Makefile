@@ -30,3 +30,18 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+# Load tests (loadtest/README.md): SCENARIO=all runs every scenario in turn (~10 min here).
+SCENARIO ?= all
+.PHONY: loadtest
+loadtest: $(STAMP)
+	$(PY) -m pip install -q -e '.[load]'
+	$(PY) -m loadtest.run --scenario $(SCENARIO)
+
+# Live benchmarks (bench/live_bench.py, bench/bind_bench.py); ARGS=--quick for a smaller run.
+.PHONY: bench-live bench-bind
+bench-live: $(STAMP)
+	$(PY) -m bench.live_bench $(ARGS)
+
+bench-bind: $(STAMP)
+	$(PY) -m bench.bind_bench $(ARGS)

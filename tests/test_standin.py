@@ -415,3 +415,25 @@ def test_delete_pod_returns_the_object_and_emits_deleted(api: ApiServerStandIn,
     assert (event["type"], event["object"].metadata.name) == ("DELETED", "cpu-worker-2")
     assert api.get_pod("default", "cpu-worker-2") is None
     w.watch.stop()
+
+
+def test_load_objects_seeds_a_store_without_events() -> None:
+    with ApiServerStandIn() as standin:
+        loaded = standin.load_objects([
+            {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n1"}},
+            {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p1", "uid": "u1"},
+             "spec": {"nodeName": "n1"}},
+        ])
+        assert loaded == 2 and standin.resource_version == "3"
+        with standin.api_client() as client:
+            v1 = CoreV1Api(client)
+            pod = json.loads(v1.read_namespaced_pod("p1", "default", _preload_content=False).data)
+            assert pod["metadata"]["uid"] == "u1" and pod["metadata"]["resourceVersion"] == "3"
+            assert pod["metadata"]["namespace"] == "default" and pod["spec"]["nodeName"] == "n1"
+            [node] = json.loads(v1.list_node(_preload_content=False).data)["items"]
+            assert node["metadata"]["uid"] and node["metadata"]["resourceVersion"] == "2"
+            with pytest.raises(kubernetes.client.ApiException) as err:  # no history before it
+                list(Watch().stream(v1.list_node, resource_version="1", timeout_seconds=5))
+            assert err.value.status == 410
+        with pytest.raises(ValueError, match="neither Node nor Pod"):
+            standin.load_objects([{"kind": "Service", "metadata": {"name": "s"}}])
