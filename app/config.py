@@ -82,6 +82,11 @@ class Bind(_Section):
     budget_seconds: float = Field(3.0, gt=0)
     """Total time one bind may take; must stay below kube-scheduler's httpTimeout (5 s)."""
     reservation_ttl_seconds: float = Field(60.0, gt=0)
+    """A reservation counts until then unless its pod is seen bound; keep it longer than any
+    realistic watch lag."""
+    prune_bound_after_seconds: float = Field(10.0, ge=0)
+    """Writers drop ledger entries of pods they have seen bound for this long (every replica's
+    watch is expected to have delivered the pod by then); expired entries are dropped too."""
     backoff_initial_seconds: float = Field(0.01, gt=0)
     backoff_max_seconds: float = Field(0.4, gt=0)
     request_timeout_seconds: float = Field(1.0, gt=0)

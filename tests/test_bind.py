@@ -315,3 +315,28 @@ async def test_three_replicas_bind_400_pods_into_room_for_200(
         conflicts = sum(r.metrics.cas_conflicts._value.get() for r in group)
         retries = sum(r.metrics.bind_retries._value.get() for r in group)
         print(f"\n{kind}: 200 bound; CAS conflicts {conflicts:.0f}, retries {retries:.0f}")
+
+
+async def test_binds_to_one_node_from_one_replica_take_turns(apiserver: ApiServerStandIn) -> None:
+    apiserver.add_node(node("a", cpu="16"))
+    async with replicas(apiserver, 1) as [replica]:
+        workers = [await pending(apiserver, replica, name=f"w{i}", cpu="1") for i in range(8)]
+        errors = await asyncio.gather(*(replica.bind(w, "a") for w in workers))
+        assert errors == [""] * 8
+        assert replica.metrics.cas_conflicts._value.get() == 0
+        assert len(ledger_of(apiserver, "a")) == 8
+
+
+@pytest.mark.parametrize(("prune_after", "entries"), [(0.0, 1), (10.0, 2)])
+async def test_entries_of_pods_seen_bound_long_enough_are_pruned(
+    apiserver: ApiServerStandIn, prune_after: float, entries: int
+) -> None:
+    apiserver.add_node(node("a", cpu="8"))
+    async with replicas(apiserver, 1, bind={"prune_bound_after_seconds": prune_after}) as [r]:
+        first = await pending(apiserver, r, name="first", cpu="1")
+        second = await pending(apiserver, r, name="second", cpu="1")
+        assert await r.bind(first, "a") == ""
+        await r.changes.until(lambda: r.snapshot.is_bound(first["metadata"]["uid"]))
+        assert await r.bind(second, "a") == ""
+        kept = [e.pod_uid for e in ledger_of(apiserver, "a")]
+        assert len(kept) == entries and second["metadata"]["uid"] in kept

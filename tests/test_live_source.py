@@ -124,3 +124,17 @@ def test_serve_without_any_cluster_config_says_what_to_pass(tmp_path: object) ->
     assert done.returncode == 2
     assert "pass --kubeconfig PATH" in done.stderr and "--snapshot FILE" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+async def test_large_lists_arrive_in_pages(apiserver: ApiServerStandIn) -> None:
+    for i in range(1201):
+        apiserver.add_pod(pod(f"p{i}", node_name="a", cpu="10m", phase="Running"))
+    apiserver.add_node(node("a", cpu="100"))
+    async with live_runtime(apiserver) as (runtime, source, changes):
+        await changes.until(lambda: runtime.readiness.ready)
+        assert len(snapshot_of(source).pods) == 1201
+        assert snapshot_of(source).free("a")[CPU] == 100_000 - 12_010
+    pages = [
+        r for r in apiserver.requests if r.template == "/api/v1/pods" and "watch" not in r.target
+    ]
+    assert len(pages) == 3 and "continue=" in pages[-1].target

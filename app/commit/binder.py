@@ -44,6 +44,7 @@ T = TypeVar("T")
 CONFLICT = 409
 NOT_FOUND = 404
 BUDGET_EXHAUSTED = "budget_exhausted"
+UNKNOWN_OUTCOME = "unknown_outcome"
 
 _node_decoder = msgspec.json.Decoder(Node)
 _pod_decoder = msgspec.json.Decoder(Pod)
@@ -57,12 +58,20 @@ class BindError(Exception):
         self.outcome = outcome
 
 
+class NotSent(BindError):
+    """The budget ran out before the call was sent: nothing happened on the server."""
+
+    def __init__(self, budget: float) -> None:
+        super().__init__(f"bind budget of {budget:g}s exhausted", BUDGET_EXHAUSTED)
+
+
 @dataclass
 class Attempts:
     """What one bind did, for logs and metrics."""
 
     reservations: int = 0
     conflicts: int = 0
+    binding_sent: bool = False
 
 
 class Binder:
@@ -87,6 +96,7 @@ class Binder:
         self.wall_clock = wall_clock
         self.rng = rng or random.Random()
         self.ledger_key = snapshot.parsing.keys.reservations
+        self._locks: dict[str, asyncio.Lock] = {}
         # the kubernetes client blocks: its calls run here, off the event loop
         self.executor = ThreadPoolExecutor(max_threads, thread_name_prefix="bind")
 
@@ -101,8 +111,17 @@ class Binder:
         started = time.monotonic()
         attempts = Attempts()
         try:
-            outcome = await self.bind(args, attempts)
+            # The per-call timeouts keep each API call inside the budget; this also counts
+            # time spent waiting for a thread, the event loop or a node's lock.
+            async with asyncio.timeout(self.bind_settings.budget_seconds):
+                outcome = await self.bind(args, attempts)
             error = ""
+        except TimeoutError:
+            spent = self._budget_spent(attempts)
+            outcome, error = spent.outcome, str(spent)
+            if attempts.binding_sent:
+                outcome = UNKNOWN_OUTCOME
+                error += "; the binding's outcome is unknown, so its reservation is kept"
         except BindError as exc:
             outcome, error = exc.outcome, str(exc)
         except Exception as exc:  # never a 500: kube-scheduler retries the pod
@@ -134,8 +153,11 @@ class Binder:
                 f"pod {args.PodNamespace}/{args.PodName} is already bound to node {pod.node_name}",
                 "bound_elsewhere",
             )
-        node = await self._reserve(args, pod, deadline, attempts)
-        await self._create_binding(args, pod, node, deadline)
+        async with self._node_lock(args.Node):
+            # Binds to one node from this replica take turns: they would only collide on the
+            # node's resourceVersion. Other replicas are kept honest by the CAS itself.
+            node = await self._reserve(args, pod, deadline, attempts)
+        await self._create_binding(args, pod, node, deadline, attempts)
         self.snapshot.set_pod(replace(pod, node_name=args.Node))
         return "bound"
 
@@ -192,7 +214,9 @@ class Binder:
                 "metadata": {
                     "resourceVersion": node.resource_version,
                     "annotations": {
-                        self.ledger_key: with_reservation(node.reservations, entry, now=now)
+                        self.ledger_key: with_reservation(
+                            node.reservations, entry, now=now, settled=self._settled
+                        )
                     },
                 }
             }
@@ -235,17 +259,25 @@ class Binder:
         )
 
     async def _create_binding(
-        self, args: ExtenderBindingArgs, pod: PodFacts, node: NodeFacts, deadline: float
+        self,
+        args: ExtenderBindingArgs,
+        pod: PodFacts,
+        node: NodeFacts,
+        deadline: float,
+        attempts: Attempts,
     ) -> None:
+        attempts.binding_sent = True
         try:
             reply = await self._call(
                 deadline, self._binding, args.PodNamespace, args.PodName, args.PodUID, args.Node
             )
+        except NotSent:
+            raise  # never sent: the pod is not bound; its reservation expires with the TTL
         except BindError as exc:
             raise BindError(
                 f"{exc}; the binding's outcome is unknown, so its reservation on node {args.Node} "
                 "is kept until it expires",
-                "unknown_outcome",
+                UNKNOWN_OUTCOME,
             ) from exc
         if reply.ok:
             return
@@ -281,7 +313,7 @@ class Binder:
                 "resourceVersion": node.resource_version,
                 "annotations": {
                     self.ledger_key: without_reservation(
-                        node.reservations, pod.uid, now=self.wall_clock()
+                        node.reservations, pod.uid, now=self.wall_clock(), settled=self._settled
                     )
                 },
             }
@@ -295,11 +327,21 @@ class Binder:
 
     # ---- plumbing ------------------------------------------------------------------------
 
+    def _node_lock(self, node: str) -> asyncio.Lock:
+        lock = self._locks.get(node)
+        if lock is None:
+            lock = self._locks[node] = asyncio.Lock()
+        return lock
+
+    def _settled(self, pod_uid: str) -> bool:
+        """Seen bound long enough that its ledger entry may go (see Bind.prune_bound_after)."""
+        return self.snapshot.bound_for(pod_uid) > self.bind_settings.prune_bound_after_seconds
+
     async def _call(self, deadline: float, function: Callable[..., T], *args: Any) -> T:
         """Run a blocking API call off the loop with the time left as its timeout."""
         left = deadline - time.monotonic()
         if left <= 0:
-            raise self._budget_spent(None)
+            raise NotSent(self.bind_settings.budget_seconds)
         timeout = min(self.bind_settings.request_timeout_seconds, left)
         loop = asyncio.get_running_loop()
         try:

@@ -52,13 +52,30 @@ def shortfalls(requests: Mapping[str, int], free: Mapping[str, int]) -> list[Sho
     ]
 
 
-def with_reservation(ledger: Sequence[Reservation], entry: Reservation, *, now: float) -> str:
-    """The ledger annotation after adding ``entry``: expired entries pruned, any older entry
-    of the same pod replaced."""
-    kept = [e for e in ledger if e.live(now) and e.pod_uid != entry.pod_uid]
+def pruned(
+    ledger: Sequence[Reservation], *, now: float, settled: Callable[[str], bool]
+) -> list[Reservation]:
+    """The entries still worth keeping: not expired, and whose pod is not ``settled`` (seen
+    bound long enough that every replica counts the pod itself)."""
+    return [e for e in ledger if e.live(now) and not settled(e.pod_uid)]
+
+
+def with_reservation(
+    ledger: Sequence[Reservation],
+    entry: Reservation,
+    *,
+    now: float,
+    settled: Callable[[str], bool],
+) -> str:
+    """The ledger annotation after adding ``entry``: pruned, any older entry of the same pod
+    replaced."""
+    kept = [e for e in pruned(ledger, now=now, settled=settled) if e.pod_uid != entry.pod_uid]
     return format_ledger([*kept, entry])
 
 
-def without_reservation(ledger: Sequence[Reservation], pod_uid: str, *, now: float) -> str:
-    """The ledger annotation with ``pod_uid``'s entry (and expired ones) removed."""
-    return format_ledger([e for e in ledger if e.live(now) and e.pod_uid != pod_uid])
+def without_reservation(
+    ledger: Sequence[Reservation], pod_uid: str, *, now: float, settled: Callable[[str], bool]
+) -> str:
+    """The ledger annotation with ``pod_uid``'s entry removed, pruned."""
+    kept = [e for e in pruned(ledger, now=now, settled=settled) if e.pod_uid != pod_uid]
+    return format_ledger(kept)

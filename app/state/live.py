@@ -29,13 +29,14 @@ from app.state.readiness import Readiness
 from app.state.records import node_facts, pod_facts
 from app.state.snapshot import NodeParsing, Snapshot
 from app.wire.quantity import QuantityError
-from app.wire.types import Metadata, Node, NodeList, Pod, PodList, Status, WatchEvent
+from app.wire.types import AccountedPod, Metadata, Node, NodeList, PodList, Status, WatchEvent
 
 log = logging.getLogger(__name__)
 
 NODES = "nodes"
 PODS = "pods"
 GONE = 410
+LIST_PAGE = 500  # objects per list page, as client-go's pager
 
 _event_decoder = msgspec.json.Decoder(WatchEvent)
 _status_decoder = msgspec.json.Decoder(Status)
@@ -72,7 +73,8 @@ class Kind:
     item_decoder: msgspec.json.Decoder[Any]
     facts: Callable[[Any], Any]
     key: Callable[[Any], str]
-    replace: Callable[[list[Any]], None]
+    upsert_many: Callable[[list[Any]], None]
+    keep_only: Callable[[set[str]], None]
     upsert: Callable[[Any], None]
     delete: Callable[[str], None]
 
@@ -160,16 +162,24 @@ class Watcher:
         self.counters[key] = self.counters.get(key, 0) + 1
 
     def _list(self) -> str:
-        self.post(self.readiness.loading, self.kind.name)
-        response = self.kind.call(_request_timeout=(10, 120))
-        listed = self.kind.list_decoder.decode(response.data)
-        records = []
-        for item in listed.items:
-            record = self._facts(item)
-            if record is not None:
-                records.append(record)
-        self.post(self.kind.replace, records)
-        self.post(self.readiness.loaded, self.kind.name)
+        """List in pages (as client-go's pager does), hand each page to the loop as it comes
+        — the loop keeps serving between pages — then drop what the list no longer has."""
+        kind = self.kind
+        self.post(self.readiness.loading, kind.name)
+        seen: set[str] = set()
+        token = ""
+        while True:
+            page = {"_continue": token} if token else {}
+            response = kind.call(limit=LIST_PAGE, _request_timeout=(10, 120), **page)
+            listed = kind.list_decoder.decode(response.data)
+            records = [r for r in map(self._facts, listed.items) if r is not None]
+            seen.update(kind.key(item) for item in listed.items)
+            self.post(kind.upsert_many, records)
+            token = listed.metadata.continue_
+            if not token:
+                break
+        self.post(kind.keep_only, seen)
+        self.post(self.readiness.loaded, kind.name)
         self._count("lists")
         return str(listed.metadata.resourceVersion)
 
@@ -221,7 +231,7 @@ class Watcher:
         return str(item.metadata.resourceVersion or version)
 
 
-def _pod_key(pod: Pod) -> str:
+def _pod_key(pod: AccountedPod) -> str:
     meta = pod.metadata
     return meta.uid or f"{meta.namespace}/{meta.name}"
 
@@ -251,10 +261,12 @@ class ClusterWatch:
         kinds = [
             Kind(NODES, self.api.list_nodes, msgspec.json.Decoder(NodeList),
                  msgspec.json.Decoder(Node), to_node, lambda n: n.metadata.name,
-                 snapshot.replace_nodes, snapshot.set_node, snapshot.delete_node),
+                 snapshot.set_nodes, snapshot.keep_only_nodes, snapshot.set_node,
+                 snapshot.delete_node),
             Kind(PODS, self.api.list_pods, msgspec.json.Decoder(PodList),
-                 msgspec.json.Decoder(Pod), pod_facts, _pod_key,
-                 snapshot.replace_pods, snapshot.set_pod, snapshot.delete_pod),
+                 msgspec.json.Decoder(AccountedPod), pod_facts, _pod_key,
+                 snapshot.set_pods, snapshot.keep_only_pods, snapshot.set_pod,
+                 snapshot.delete_pod),
         ]  # fmt: skip
         self.watchers = [
             Watcher(kind, post, self.readiness, self.settings, self.counters) for kind in kinds

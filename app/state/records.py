@@ -10,7 +10,7 @@ from app.contract import GFD_MEMORY_LABEL, GFD_PRODUCT_LABEL, SPOT_LABELS, Keys
 from app.state.ledger import LedgerError, Reservation, parse_ledger
 from app.wire.quantity import QuantityError, quantity_to_int
 from app.wire.requests import pod_requests
-from app.wire.types import Node, Pod
+from app.wire.types import AccountedPod, Node, Pod
 
 TERMINAL_PHASES = frozenset({"Succeeded", "Failed"})
 
@@ -120,7 +120,7 @@ def node_facts(node: Node, keys: Keys, gpu_resource: str, aliases: Mapping[str, 
     )
 
 
-def pod_facts(pod: Pod) -> PodFacts:
+def pod_facts(pod: Pod | AccountedPod) -> PodFacts:
     """Parse a pod for accounting. Raises ``QuantityError`` if a request is malformed."""
     meta = pod.metadata
     return PodFacts(

@@ -9,7 +9,7 @@ All mutation happens on one thread (the event loop); readers never see a half-ap
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -58,6 +58,7 @@ class Snapshot:
         self._counted: dict[str, tuple[str, IntArray]] = {}  # pod uid → (node, vector)
         self._bound: set[str] = set()  # uids of pods with a node, in any phase
         self._uid_by_name: dict[tuple[str, str], str] = {}
+        self._bound_since: dict[str, float] = {}  # pod uid → when this snapshot saw it bound
         self._reserving_nodes: dict[str, set[str]] = {}  # pod uid → nodes whose ledger names it
         self._next_expiry = float("inf")
         self.listeners: list[Callable[[], None]] = []
@@ -105,8 +106,10 @@ class Snapshot:
         was_bound = facts.uid in self._bound
         if facts.node_name:
             self._bound.add(facts.uid)
+            self._bound_since.setdefault(facts.uid, self.clock())
         else:
             self._bound.discard(facts.uid)
+            self._bound_since.pop(facts.uid, None)
         if facts.holds_resources and facts.node_name:
             vector = self.table.vector(facts.requests)
             self._counted[facts.uid] = (facts.node_name, vector)
@@ -123,28 +126,45 @@ class Snapshot:
         if self._uid_by_name.get((facts.namespace, facts.name)) == uid:
             del self._uid_by_name[(facts.namespace, facts.name)]
         self._uncount(uid)
+        self._bound_since.pop(uid, None)
         if uid in self._bound:
             self._bound.discard(uid)
             self._reservations_changed(uid)
         self._touch()
 
-    def replace_nodes(self, nodes: Iterable[NodeFacts]) -> None:
-        """Make the node set exactly ``nodes`` (after a re-list), keeping the pods."""
-        fresh = {n.name: n for n in nodes}
-        for name in [n for n in self.nodes if n not in fresh]:
-            self.delete_node(name)
-        for facts in fresh.values():
+    def set_nodes(self, nodes: Iterable[NodeFacts]) -> None:
+        """Add or replace several nodes (unchanged ones are skipped)."""
+        for facts in nodes:
             if self.nodes.get(facts.name) != facts:
                 self.set_node(facts)
 
-    def replace_pods(self, pods: Iterable[PodFacts]) -> None:
-        """Make the pod set exactly ``pods`` (after a re-list), keeping the nodes."""
-        fresh = {p.uid: p for p in pods}
-        for uid in [u for u in self.pods if u not in fresh]:
-            self.delete_pod(uid)
-        for facts in fresh.values():
+    def set_pods(self, pods: Iterable[PodFacts]) -> None:
+        """Add or replace several pods (unchanged ones are skipped)."""
+        for facts in pods:
             if self.pods.get(facts.uid) != facts:
                 self.set_pod(facts)
+
+    def keep_only_nodes(self, names: Collection[str]) -> None:
+        """Forget every node not in ``names`` (the end of a re-list)."""
+        for name in [n for n in self.nodes if n not in names]:
+            self.delete_node(name)
+
+    def keep_only_pods(self, uids: Collection[str]) -> None:
+        """Forget every pod not in ``uids`` (the end of a re-list)."""
+        for uid in [u for u in self.pods if u not in uids]:
+            self.delete_pod(uid)
+
+    def replace_nodes(self, nodes: Iterable[NodeFacts]) -> None:
+        """Make the node set exactly ``nodes``, keeping the pods."""
+        fresh = list(nodes)
+        self.set_nodes(fresh)
+        self.keep_only_nodes({n.name for n in fresh})
+
+    def replace_pods(self, pods: Iterable[PodFacts]) -> None:
+        """Make the pod set exactly ``pods``, keeping the nodes."""
+        fresh = list(pods)
+        self.set_pods(fresh)
+        self.keep_only_pods({p.uid for p in fresh})
 
     # ---- reading -------------------------------------------------------------------------
 
@@ -167,6 +187,11 @@ class Snapshot:
     def is_bound(self, uid: str) -> bool:
         """Whether this snapshot has seen the pod with a node."""
         return uid in self._bound
+
+    def bound_for(self, uid: str) -> float:
+        """Seconds since this snapshot first saw the pod bound (0 if it has not)."""
+        since = self._bound_since.get(uid)
+        return 0.0 if since is None else self.clock() - since
 
     def usage(self, node: str) -> IntArray:
         """Requests of the pods holding resources on ``node`` (a copy)."""

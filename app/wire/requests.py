@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from app.wire.quantity import quantity_to_int
-from app.wire.types import Container, Pod, ResourceList
+from app.wire.types import AccountedPod, Container, Pod, ResourceList
 
 PODS = "pods"
 RESTART_ALWAYS = "Always"
@@ -52,7 +52,7 @@ def _sum(containers: Iterable[Container]) -> Amounts:
     return total
 
 
-def pod_requests(pod: Pod) -> Amounts:
+def pod_requests(pod: Pod | AccountedPod) -> Amounts:
     """Requests of ``pod`` per resource name (CPU in millicores, others in units).
 
     Raises ``QuantityError`` naming the bad quantity if any is malformed.

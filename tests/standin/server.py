@@ -6,7 +6,7 @@ kube-apiserver 1.36 in tests/fixtures/kube-apiserver/. It is not a cluster and n
 Known differences from the real one: no auth, admission or validation beyond the recordings; no
 managedFields upkeep; strategic merge patch is applied as a plain JSON merge patch (the same for
 maps such as labels and annotations, not for lists with merge keys); label/field selectors are
-refused (400); ``limit`` is ignored (one page); a Pod DELETE is immediate (no graceful
+refused (400); ``limit``/``continue`` page a list; a Pod DELETE is immediate (no graceful
 termination); a Binding sets spec.nodeName (and its annotations) but no PodScheduled condition.
 """
 
@@ -223,6 +223,7 @@ class ApiServerStandIn:
         self._watches: list[_Watch] = []
         self._held: dict[str, list[Event] | None] = dict.fromkeys(KINDS)  # None: not paused
         self._faults: list[_Fault] = []
+        self._pages: dict[str, tuple[str, list[JSON]]] = {}  # continue token → (rv, rest)
         self._counts: Counter[tuple[str, str]] = Counter()
         self._requests: list[RecordedRequest] = []
         self._conns: set[socket.socket] = set()
@@ -554,7 +555,7 @@ class ApiServerStandIn:
             if endpoint == "collection" and h.command == "GET" and is_watch:
                 return self._watch(h, resource, ns, query)
             handler = {
-                ("collection", "GET"): lambda: self._list(resource, ns),
+                ("collection", "GET"): lambda: self._list(resource, ns, query),
                 ("object", "GET"): lambda: self._get(resource, ns or "", name or ""),
                 ("object", "PATCH"): lambda: self._patch(resource, ns or "", name or "",
                                                          h.headers.get("Content-Type"), body),
@@ -568,12 +569,29 @@ class ApiServerStandIn:
             code, answer = 500, _wire.status(500, f"stand-in error: {exc!r}")
         h.send_json(code, answer)
 
-    def _list(self, resource: str, namespace: str | None) -> tuple[int, JSON]:
+    def _list(self, resource: str, namespace: str | None,
+              query: dict[str, str]) -> tuple[int, JSON]:
+        """A list; with ``limit`` a page of it, the rest served from the same snapshot through
+        the ``continue`` token, as the real server's pager does."""
+        token = query.get("continue")
         with self._lock:
-            items = [copy.deepcopy(o) for k, o in sorted(self._objects[resource].items())
-                     if namespace in (None, k[0])]
+            if token:
+                if token not in self._pages:
+                    return 410, _wire.status(410, "the continue token is not valid", reason="Expired")
+                rv, items = self._pages.pop(token)
+            else:
+                rv = str(self._rv)
+                items = [copy.deepcopy(o) for k, o in sorted(self._objects[resource].items())
+                         if namespace in (None, k[0])]
+            limit = int(query.get("limit") or 0)
+            metadata: JSON = {"resourceVersion": rv}
+            if 0 < limit < len(items):
+                items, rest = items[:limit], items[limit:]
+                metadata["continue"] = next_token = uuid.uuid4().hex
+                metadata["remainingItemCount"] = len(rest)
+                self._pages[next_token] = (rv, rest)
             return 200, {"kind": KINDS[resource] + "List", "apiVersion": "v1",
-                         "metadata": {"resourceVersion": str(self._rv)}, "items": items}
+                         "metadata": metadata, "items": items}
 
     def _get(self, resource: str, namespace: str, name: str) -> tuple[int, JSON]:
         with self._lock:
