@@ -26,13 +26,7 @@ from app.state.snapshot import Snapshot
 from app.state.table import UNKNOWN_ROW, NodeTable
 from app.wire.codec import decode_node, encode
 from app.wire.quantity import QuantityError
-from app.wire.replies import (
-    colon_value,
-    filter_reply,
-    host_priority_list,
-    json_array,
-    json_object,
-)
+from app.wire.replies import filter_reply, host_priority_list, object_members
 from app.wire.requests import pod_requests
 from app.wire.types import ExtenderArgs, Pod
 
@@ -145,7 +139,7 @@ class Extender:
     def prioritize(self, args: ExtenderArgs) -> bytes:
         """``HostPriorityList`` bytes, in request order. Raises :class:`PodError`."""
         request = self.resolve(args)
-        scores = self.policy.score(request.demand, request.nodes).scores.tolist()
+        scores = self.policy.score(request.demand, request.nodes).scores
         prefixes = _per_candidate(request, request.nodes.table.host_prefix, _host_prefix)
         return host_priority_list(prefixes.tolist(), scores)
 
@@ -199,32 +193,28 @@ def _per_candidate(
     return values
 
 
+def _encoded_names(request: Request) -> Callable[[npt.NDArray[Any]], list[bytes]]:
+    """The encoded names of the candidates an index array (or mask) selects."""
+    rows, encoded = request.nodes.rows, request.nodes.table.json_name
+    if np.count_nonzero(rows) == len(rows):  # every name known (row 0 is the unknown row)
+        return lambda which: encoded[rows[which]].tolist()
+    names = _per_candidate(request, encoded, encode)
+    return lambda which: names[which].tolist()
+
+
 def filter_reply_of(request: Request, outcome: FilterOutcome) -> bytes:
-    """``ExtenderFilterResult`` bytes, joined from the table's pre-encoded names."""
-    names = _per_candidate(request, request.nodes.table.json_name, encode)
-    passed = outcome.passed
-    failed = unresolvable = b"{}"
-    if outcome.reasons:
-        failing = ~passed
-        failed_names = names[failing]
-        values = np.array([colon_value(r) for r in outcome.reasons], dtype=object)
-        failed_values = values[outcome.reason_index]
-        hard = outcome.unresolvable[failing]
-        if hard.all():  # the common case: one map only, no split
-            unresolvable = json_object(failed_names.tolist(), failed_values.tolist())
-        elif not hard.any():
-            failed = json_object(failed_names.tolist(), failed_values.tolist())
-        else:
-            soft = ~hard
-            failed = json_object(failed_names[soft].tolist(), failed_values[soft].tolist())
-            hard_names, hard_values = failed_names[hard].tolist(), failed_values[hard].tolist()
-            unresolvable = json_object(hard_names, hard_values)
+    """``ExtenderFilterResult`` bytes, joined from the table's pre-encoded names: failed nodes
+    one group (one reason) at a time, kept nodes in request order."""
+    names_of = _encoded_names(request)
+    groups = outcome.groups
+    first = groups[0].start if groups else len(outcome.order)
+    failing = names_of(outcome.order[first:])  # grouped by reason
+    runs = [(failing[g.start - first : g.stop - first], g.reason, g.unresolvable) for g in groups]
+    failed = object_members((keys, reason) for keys, reason, hard in runs if not hard)
+    unresolvable = object_members((keys, reason) for keys, reason, hard in runs if hard)
     if request.raw_nodes is not None:
-        kept = list(compress(request.raw_nodes, passed.tolist()))
+        kept = list(compress(request.raw_nodes, outcome.passed.tolist()))
         return filter_reply(node_names=None, nodes=kept, failed=failed, unresolvable=unresolvable)
     return filter_reply(
-        node_names=json_array(names[passed].tolist()),
-        nodes=None,
-        failed=failed,
-        unresolvable=unresolvable,
+        node_names=names_of(outcome.passed), nodes=None, failed=failed, unresolvable=unresolvable
     )

@@ -106,7 +106,8 @@ def main() -> int:
             cluster, mode=mode, candidates=candidates, count=args.requests, seed=args.seed
         )
         rows += run_case(label, extender, payloads.bodies)
-    print(f"machine: {platform.processor() or platform.machine()}, python {platform.python_version()}")
+    cpu = platform.processor() or platform.machine()
+    print(f"machine: {cpu}, python {platform.python_version()}")
     print(f"{'case':<16}{'verb':<12}{'handler p50/p99 ms':>22}{'floor p50/p99 ms':>20}{'ratio':>8}")
     worst = 0.0
     for r in rows:

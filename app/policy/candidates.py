@@ -9,7 +9,7 @@ import numpy as np
 import numpy.typing as npt
 
 from app.state.records import NodeFacts
-from app.state.table import UNKNOWN_ROW, BoolArray, IntArray, NodeTable
+from app.state.table import FLAG_UNKNOWN, UNKNOWN_ROW, BoolArray, FlagArray, IntArray, NodeTable
 
 
 class Candidates:
@@ -36,13 +36,28 @@ class Candidates:
     def facts_of(self, i: int) -> NodeFacts | None:
         return self.facts.get(self.name(i))
 
-    @cached_property
-    def known(self) -> BoolArray:
-        return self.table.known[self.rows]
+    # ---- yes/no facts ----------------------------------------------------------------------
 
     @cached_property
-    def valid(self) -> BoolArray:
-        return self.table.valid[self.rows]
+    def flags(self) -> FlagArray:
+        """The table's ``FLAG_*`` bits per candidate."""
+        return self.table.flags[self.rows]
+
+    def flagged(self, flag: int) -> BoolArray:
+        """Whether each candidate has ``flag``."""
+        has: BoolArray = (self.flags & flag) != 0
+        return has
+
+    @cached_property
+    def known(self) -> BoolArray:
+        return ~self.flagged(FLAG_UNKNOWN)
+
+    # ---- amounts ---------------------------------------------------------------------------
+
+    def limit(self, column: int) -> IntArray:
+        """One ``limits`` column over the candidates (the engine gathers whole rows at once)."""
+        values: IntArray = self.table.limits[self.rows, column]
+        return values
 
     def free(self, column: int) -> IntArray:
         """Free amount of resource ``column`` per candidate."""
@@ -62,9 +77,15 @@ class Candidates:
     def gpu_count(self) -> IntArray:
         return self.alloc(self.table.gpu_column)
 
+    # ---- categories and scores' inputs ------------------------------------------------------
+
     @cached_property
     def gpu_type(self) -> npt.NDArray[np.int32]:
         return self.table.gpu_type[self.rows]
+
+    @cached_property
+    def typed_gpus(self) -> npt.NDArray[np.int32]:
+        return self.table.typed_gpus[self.rows]
 
     @cached_property
     def gpu_memory(self) -> IntArray:
@@ -75,16 +96,8 @@ class Candidates:
         return self.table.pool[self.rows]
 
     @cached_property
-    def pool_only(self) -> BoolArray:
-        return self.table.pool_only[self.rows]
-
-    @cached_property
     def pool_priority(self) -> IntArray:
         return self.table.pool_priority[self.rows]
-
-    @cached_property
-    def preemptible(self) -> BoolArray:
-        return self.table.preemptible[self.rows]
 
     @cached_property
     def name_hash(self) -> npt.NDArray[np.uint64]:

@@ -1,20 +1,25 @@
 """The policy engine: runs the registered predicates and score components over candidates.
 
-Filter: every predicate sets one bit per failing node; nodes with the same bits share one reason
-string, built once. Score: the weighted mean of the components gives a value in [0, 1] per node;
-with ``gpu_preference_dominates`` the pod's GPU preference picks a band of the 0..10 scale and
-that value places the node inside its band, so a preferred type always scores higher.
+Filter: every candidate gets a failure code, a bit for each way it fails, computed in bulk
+(:mod:`app.policy.codes`). Candidates are grouped by code (one sort), and each distinct code gets
+its reason text and resolvability once, so the reply is joined one group at a time.
+
+Score: the weighted mean of the components gives a value in [0, 1] per node; with
+``gpu_preference_dominates`` the pod's GPU preference picks a band of the 0..10 scale and that
+value places the node inside its band, so a preferred type always scores higher.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
+import numpy.typing as npt
 
 from app.config import PodClassScoring, Settings
 from app.policy.candidates import Candidates
+from app.policy.codes import CodeArray, CodeLayout
 from app.policy.demand import PodDemand
 from app.policy.predicates import (
     gpu_memory,
@@ -28,24 +33,54 @@ from app.policy.predicates import (
 )
 from app.policy.scores import affinity, fit, gpu_preference, pool_priority
 from app.policy.types import FloatArray, Predicate, ScoreComponent
-from app.state.table import BoolArray, IntArray
+from app.state.table import FLAG_UNKNOWN, BoolArray, IntArray, limit_count
 
 MAX_SCORE = 10  # kube-scheduler's MaxExtenderPriority
+
+
+class FailureGroup(NamedTuple):
+    """Candidates that fail the same way: ``order[start:stop]`` of their :class:`FilterOutcome`."""
+
+    reason: str
+    unresolvable: bool
+    start: int
+    stop: int
 
 
 @dataclass(frozen=True, slots=True)
 class FilterOutcome:
     """Per-candidate verdicts.
 
-    ``codes`` has one bit per failed predicate. The failed candidates, in order, have the
-    reason texts ``reasons[reason_index[k]]``.
+    ``codes`` has a bit per way a candidate fails (0: it passes; see :mod:`app.policy.codes`).
+    ``order`` lists candidate indices by code, the passing ones first; each run of one failing
+    code is a :class:`FailureGroup`.
     """
 
     passed: BoolArray
-    unresolvable: BoolArray
-    codes: IntArray
-    reasons: list[str]
-    reason_index: IntArray
+    codes: CodeArray
+    order: npt.NDArray[np.intp]
+    groups: tuple[FailureGroup, ...]
+
+    @property
+    def unresolvable(self) -> BoolArray:
+        """Per candidate: failed, and preemption could not help."""
+        hard = np.zeros(len(self.codes), np.bool_)
+        for group in self.groups:
+            hard[self.order[group.start : group.stop]] = group.unresolvable
+        return hard
+
+    @property
+    def reasons(self) -> list[str]:
+        """The reason text of each group."""
+        return [group.reason for group in self.groups]
+
+    @property
+    def reason_index(self) -> IntArray:
+        """For the failed candidates, in request order: their group's index in ``reasons``."""
+        index = np.zeros(len(self.codes), np.int64)
+        for k, group in enumerate(self.groups):
+            index[self.order[group.start : group.stop]] = k
+        return index[~self.passed]
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,13 +94,10 @@ class ScoreOutcome:
     levels: int
 
 
-def _distinct(codes: IntArray) -> tuple[IntArray, IntArray]:
-    """``np.unique(codes, return_inverse=True)`` for small non-negative codes, by counting
-    instead of sorting."""
-    distinct = np.flatnonzero(np.bincount(codes))
-    lookup = np.zeros(int(distinct[-1]) + 1, np.int64)
-    lookup[distinct] = np.arange(len(distinct))
-    return distinct, lookup[codes]
+def _run_starts(ordered: CodeArray) -> list[int]:
+    """Where each run of equal values starts in the sorted ``ordered``."""
+    changes = (ordered[1:] != ordered[:-1]).nonzero()[0]
+    return [0, *(changes + 1).tolist()]
 
 
 class Policy:
@@ -79,7 +111,7 @@ class Policy:
             predicates.append(gpu_reserved.PREDICATE)
         predicates += [pool.PREDICATE, preemptible.PREDICATE]
         self.predicates: tuple[Predicate, ...] = tuple(predicates)
-        self._unknown_code = 1 << self.predicates.index(known_node.PREDICATE)
+        self.layout = CodeLayout(self.predicates, limit_count(len(resources)), FLAG_UNKNOWN)
         self.dominant_preference = settings.scoring.gpu_preference_dominates
         self._classes = {False: settings.scoring.cpu_pods, True: settings.scoring.gpu_pods}
         self._fit = {mode: fit.component(mode) for mode in ("binpack", "spread")}
@@ -87,48 +119,30 @@ class Policy:
     # ---- filter --------------------------------------------------------------------------
 
     def filter(self, pod: PodDemand, nodes: Candidates) -> FilterOutcome:
-        """Run every predicate over all candidates.
+        """Run every predicate over all candidates and group the failures by code.
 
         Predicates may fail unknown nodes for other reasons too (their columns are zeros);
-        those nodes report only "unknown node".
+        those nodes report only "unknown node", as resolvable.
         """
-        masks: list[BoolArray] = []
-        bits: list[int] = []
-        always_hard = 0
-        partly_hard: list[BoolArray] = []
-        for bit, predicate in enumerate(self.predicates):
-            check = predicate.check(pod, nodes)
-            if check is None:
-                continue
-            masks.append(check.failed)
-            bits.append(1 << bit)
-            if check.unresolvable is True:
-                always_hard |= 1 << bit
-            elif check.unresolvable is not False:
-                partly_hard.append(check.failed & check.unresolvable)
-        known = nodes.known
-        # float dot runs in BLAS; codes stay far below 2**53, so the conversion is exact
-        codes = np.dot(np.array(bits, np.float64), np.array(masks, np.float64)).astype(np.int64)
-        codes[~known] = self._unknown_code
-        unresolvable = (codes & always_hard) != 0
-        for hard in partly_hard:
-            unresolvable |= hard
-        unresolvable &= known
-        passed = codes == 0
-        reasons: list[str] = []
-        index = np.zeros(0, np.int64)
-        if not passed.all():
-            distinct, index = _distinct(codes[~passed])
-            texts: dict[int, str] = {}
-            for code in distinct.tolist():
-                parts = []
-                for bit, predicate in enumerate(self.predicates):
-                    if code >> bit & 1:
-                        if bit not in texts:
-                            texts[bit] = predicate.reason(pod)
-                        parts.append(texts[bit])
-                reasons.append("; ".join(parts))
-        return FilterOutcome(passed, unresolvable, codes, reasons, index)
+        codes = self.layout.codes(pod, nodes)
+        order = np.argsort(codes)  # passing (code 0) first; order within a group is irrelevant
+        ordered = codes[order]
+        groups: list[FailureGroup] = []
+        if len(codes) and ordered[-1]:
+            starts = _run_starts(ordered)
+            stops = [*starts[1:], len(codes)]
+            texts: dict[int, str] = {}  # reason per failed predicate, built once per call
+            for code, start, stop in zip(ordered[starts].tolist(), starts, stops):
+                if code:
+                    failed, hard = self.layout.verdict(code)
+                    parts = []
+                    for i in failed:
+                        text = texts.get(i)
+                        if text is None:
+                            text = texts[i] = self.predicates[i].reason(pod)
+                        parts.append(text)
+                    groups.append(FailureGroup("; ".join(parts), hard, start, stop))
+        return FilterOutcome(codes == 0, codes, order, tuple(groups))
 
     # ---- score ---------------------------------------------------------------------------
 
@@ -165,7 +179,8 @@ class Policy:
             scores = low + np.rint(within * (high - low)).astype(np.int64)
         else:
             scores = np.rint(within * MAX_SCORE).astype(np.int64)
-        scores = np.where(nodes.known, np.clip(scores, 0, MAX_SCORE), 0)
+        np.minimum(np.maximum(scores, 0, out=scores), MAX_SCORE, out=scores)  # a safety net
+        scores[nodes.flagged(FLAG_UNKNOWN)] = 0
         return ScoreOutcome(scores, values, weights, rank, levels)
 
     # ---- explain -------------------------------------------------------------------------
@@ -173,20 +188,19 @@ class Policy:
     def explain(self, pod: PodDemand, nodes: Candidates) -> list[dict[str, Any]]:
         """Per node: passed or not, every failed predicate in detail, the score's parts."""
         verdict = self.filter(pod, nodes)
+        codes, unresolvable = verdict.codes.tolist(), verdict.unresolvable
         scored = self.score(pod, nodes)
         report: list[dict[str, Any]] = []
         for i in range(len(nodes)):
-            code = int(verdict.codes[i])
             failures = [
                 {"predicate": p.name, "reason": p.explain(pod, nodes, i)}
-                for bit, p in enumerate(self.predicates)
-                if code >> bit & 1
+                for p in map(self.predicates.__getitem__, self.layout.verdict(codes[i]).failed)
             ]
             entry: dict[str, Any] = {
                 "node": nodes.name(i),
                 "passed": not failures,
                 "failures": failures,
-                "unresolvable": bool(verdict.unresolvable[i]),
+                "unresolvable": bool(unresolvable[i]),
             }
             if not failures:
                 entry["score"] = int(scored.scores[i])

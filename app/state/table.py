@@ -3,6 +3,15 @@
 Row 0 is a sentinel for names the extender does not know, so a request's node names map to rows
 with one C-level pass (``rows_for``) and unknown names need no special case in the predicates.
 Rows of deleted nodes are reused.
+
+Besides the raw facts the table keeps, per row, the derived forms the policy reads on every
+request, recomputed only when that node's state changes:
+
+- ``flags``: one bit per yes/no fact (``FLAG_*``);
+- ``limits``: node-major, everything a pod's needs are compared with, so that one gather and one
+  comparison check all of them for every candidate: free and capacity per resource, GPU memory,
+  and each flag as a 0/1 *clearance* (1 where the node does not have the flag);
+- ``typed_gpus``: 1 + the GPU type code for nodes that have GPUs, 0 for the others.
 """
 
 from __future__ import annotations
@@ -19,6 +28,56 @@ UNKNOWN_ROW = 0
 
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
+FlagArray = npt.NDArray[np.uint8]
+
+# Bits of the ``flags`` column.
+FLAG_UNKNOWN = 1
+"""Not a node the snapshot knows: the sentinel row, and rows of deleted nodes."""
+FLAG_INVALID = 2
+"""The node's labels, capacity or reservation ledger could not be read."""
+FLAG_HAS_GPUS = 4
+"""The node has allocatable GPUs."""
+FLAG_POOL_ONLY = 8
+"""The node admits only pods of its own pool."""
+FLAG_PREEMPTIBLE = 16
+"""A spot/preemptible node."""
+FLAG_BITS = 5
+"""Flags use bits 0 .. FLAG_BITS - 1."""
+
+# Columns of ``limits``: a pod need fails where the node's value is below it.
+
+
+def clearance_limit(flag: int) -> int:
+    """The ``limits`` column of ``flag``'s clearance: 1 where the node lacks the flag, else 0,
+    so "fails where the node has the flag" is "fails where the clearance is below 1"."""
+    assert flag > 0 and flag & (flag - 1) == 0 and flag < 1 << FLAG_BITS, "one FLAG_* bit"
+    return flag.bit_length() - 1
+
+
+GPU_MEMORY_LIMIT = FLAG_BITS
+"""Memory of each of the node's GPUs, MiB."""
+
+
+def free_limit(column: int) -> int:
+    """The ``limits`` column of resource ``column``'s free amount: allocatable − used − reserved."""
+    return GPU_MEMORY_LIMIT + 1 + 2 * column
+
+
+def capacity_limit(column: int) -> int:
+    """The ``limits`` column of resource ``column``'s capacity: max(allocatable, free).
+
+    A request above it could not fit even on the emptied node. (It is the allocatable amount;
+    taking the max keeps "over capacity" a special case of "over free" should bookkeeping ever
+    leave free above allocatable.)
+    """
+    return GPU_MEMORY_LIMIT + 2 + 2 * column
+
+
+def limit_count(width: int) -> int:
+    """Number of ``limits`` columns for ``width`` tracked resources: a multiple of 8, so a row of
+    comparison results is whole 64-bit words (spare columns stay 0)."""
+    used = capacity_limit(width - 1) + 1
+    return -(-used // 8) * 8
 
 
 class Interner:
@@ -46,14 +105,15 @@ class NodeTable:
     """Per-node facts as numpy columns, updated row by row.
 
     Resource matrices are resource-major (``free[column]`` is one contiguous array over rows),
-    so a predicate gathers only the resource it checks. ``free`` is kept current on every write:
-    allocatable − used − reserved.
+    so a score gathers only the resource it reads. ``free`` is kept current on every write:
+    allocatable − used − reserved; ``limits`` and ``flags`` follow every write too.
     """
 
     _COLUMNS = (
-        "alloc", "used", "reserved", "free", "gpu_type", "gpu_memory", "pool", "pool_only",
-        "pool_priority", "preemptible", "valid", "known", "name_hash", "json_name", "host_prefix",
+        "alloc", "used", "reserved", "free", "gpu_type", "typed_gpus", "gpu_memory", "pool",
+        "pool_priority", "flags", "name_hash", "json_name", "host_prefix",
     )  # fmt: skip
+    """Columns indexed by row on their last axis (``limits`` is node-major: row first)."""
 
     def __init__(self, resources: Sequence[str], gpu_resource: str, capacity: int = 64) -> None:
         self.resources = tuple(resources)
@@ -65,6 +125,7 @@ class NodeTable:
         self._free_rows: list[int] = []
         self._allocate(max(capacity, 2))
         self.json_name[UNKNOWN_ROW] = b'""'
+        self._refresh_limits(UNKNOWN_ROW)
 
     def _allocate(self, capacity: int) -> None:
         width = len(self.resources)
@@ -72,14 +133,13 @@ class NodeTable:
         self.used: IntArray = np.zeros((width, capacity), np.int64)
         self.reserved: IntArray = np.zeros((width, capacity), np.int64)
         self.free: IntArray = np.zeros((width, capacity), np.int64)
+        self.limits: IntArray = np.zeros((capacity, limit_count(width)), np.int64)
         self.gpu_type = np.zeros(capacity, np.int32)
+        self.typed_gpus = np.zeros(capacity, np.int32)
         self.gpu_memory: IntArray = np.zeros(capacity, np.int64)
         self.pool = np.zeros(capacity, np.int32)
-        self.pool_only: BoolArray = np.zeros(capacity, np.bool_)
         self.pool_priority: IntArray = np.zeros(capacity, np.int64)
-        self.preemptible: BoolArray = np.zeros(capacity, np.bool_)
-        self.valid: BoolArray = np.zeros(capacity, np.bool_)
-        self.known: BoolArray = np.zeros(capacity, np.bool_)
+        self.flags: FlagArray = np.full(capacity, FLAG_UNKNOWN, np.uint8)
         self.name_hash = np.zeros(capacity, np.uint64)
         # Pre-encoded JSON fragments, so replies are joined from bytes instead of encoded per node.
         self.json_name: npt.NDArray[np.object_] = np.full(capacity, b"", object)
@@ -87,15 +147,29 @@ class NodeTable:
 
     def _grow(self) -> None:
         previous = {column: getattr(self, column) for column in self._COLUMNS}
-        count = self.known.shape[0]
+        limits = self.limits
+        count = self.flags.shape[0]
         self._allocate(count * 2)
         for column, values in previous.items():
             getattr(self, column)[..., :count] = values
+        self.limits[:count] = limits
 
     @property
     def size(self) -> int:
         """Number of rows in use, including the sentinel and free rows."""
         return len(self.names)
+
+    @property
+    def known(self) -> BoolArray:
+        """Per row: a node the snapshot knows."""
+        known: BoolArray = (self.flags & FLAG_UNKNOWN) == 0
+        return known
+
+    @property
+    def valid(self) -> BoolArray:
+        """Per row: a known node whose facts could all be read."""
+        valid: BoolArray = (self.flags & (FLAG_UNKNOWN | FLAG_INVALID)) == 0
+        return valid
 
     def vector(self, amounts: Mapping[str, int]) -> IntArray:
         """Amounts keyed by resource name → a vector in column order."""
@@ -110,7 +184,7 @@ class NodeTable:
                 self.names[row] = facts.name
             else:
                 row = len(self.names)
-                if row >= self.known.shape[0]:
+                if row >= self.flags.shape[0]:
                     self._grow()
                 self.names.append(facts.name)
             self.rows[facts.name] = row
@@ -119,16 +193,20 @@ class NodeTable:
             self.json_name[row] = encode_json(facts.name)
             self.host_prefix[row] = b'{"Host":' + self.json_name[row] + b',"Score":'
         self.alloc[:, row] = self.vector(facts.allocatable)
-        self._refresh_free(row)
         self.gpu_type[row] = self.gpu_types.code(facts.gpu_type)
         self.gpu_memory[row] = facts.gpu_memory_mib
         self.pool[row] = self.pools.code(facts.pool)
-        self.pool_only[row] = facts.pool_only
         self.pool_priority[row] = facts.pool_priority
-        self.preemptible[row] = facts.preemptible
-        self.valid[row] = not facts.problems
-        self.known[row] = True
         self.name_hash[row] = facts.name_hash
+        has_gpus = self.alloc[self.gpu_column, row] > 0
+        self.typed_gpus[row] = 1 + self.gpu_type[row] if has_gpus else 0
+        self.flags[row] = (
+            (FLAG_INVALID if facts.problems else 0)
+            | (FLAG_HAS_GPUS if has_gpus else 0)
+            | (FLAG_POOL_ONLY if facts.pool_only else 0)
+            | (FLAG_PREEMPTIBLE if facts.preemptible else 0)
+        )
+        self._refresh_free(row)
         return row
 
     def set_used(self, row: int, used: IntArray) -> None:
@@ -147,14 +225,25 @@ class NodeTable:
 
     def _refresh_free(self, row: int) -> None:
         self.free[:, row] = self.alloc[:, row] - self.used[:, row] - self.reserved[:, row]
+        self._refresh_limits(row)
+
+    def _refresh_limits(self, row: int) -> None:
+        width = len(self.resources)
+        alloc, free, flags = self.alloc[:, row], self.free[:, row], int(self.flags[row])
+        limits = self.limits[row]
+        for bit in range(FLAG_BITS):
+            limits[clearance_limit(1 << bit)] = 0 if flags & 1 << bit else 1
+        limits[GPU_MEMORY_LIMIT] = self.gpu_memory[row]
+        limits[free_limit(0) : free_limit(width) : 2] = free
+        limits[capacity_limit(0) : capacity_limit(width) : 2] = np.maximum(alloc, free)
 
     def remove(self, name: str) -> None:
         """Forget a node; its row is reused later."""
         row = self.rows.pop(name, None)
         if row is None:
             return
-        self.known[row] = False
-        self.valid[row] = False
+        self.flags[row] = FLAG_UNKNOWN
+        self._refresh_limits(row)
         self.names[row] = ""
         self._free_rows.append(row)
 

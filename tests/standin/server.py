@@ -577,7 +577,8 @@ class ApiServerStandIn:
         with self._lock:
             if token:
                 if token not in self._pages:
-                    return 410, _wire.status(410, "the continue token is not valid", reason="Expired")
+                    gone = "the continue token is not valid"
+                    return 410, _wire.status(410, gone, reason="Expired")
                 rv, items = self._pages.pop(token)
             else:
                 rv = str(self._rv)

@@ -8,7 +8,7 @@ import numpy as np
 
 from app.policy.candidates import Candidates
 from app.policy.demand import PodDemand
-from app.policy.types import Check, Predicate
+from app.policy.types import Check, Custom, Predicate
 
 NAME = "GPUType"
 
@@ -16,10 +16,12 @@ NAME = "GPUType"
 def check(pod: PodDemand, nodes: Candidates) -> Check | None:
     if not pod.wants_gpu or pod.gpu_types is None:
         return None
-    accepted = [nodes.table.gpu_types.lookup(t) for t in pod.gpu_types]
-    # Nodes without GPUs already fail Fit/<gpu resource>; only typed GPU nodes are judged here.
-    has_gpus = nodes.gpu_count > 0
-    return Check(failed=has_gpus & ~np.isin(nodes.gpu_type, accepted), unresolvable=True)
+    known_types = nodes.table.gpu_types
+    accepted = {known_types.lookup(t) for t in pod.gpu_types}
+    # Nodes without GPUs already fail Fit/<gpu resource>; only nodes with GPUs are judged here.
+    # ``typed_gpus`` is 0 for the others and 1 + the type code for them.
+    rejected = np.array([False] + [c not in accepted for c in range(len(known_types.values))])
+    return Check(failed=rejected[nodes.typed_gpus], unresolvable=True)
 
 
 def reason(pod: PodDemand) -> str:
@@ -35,4 +37,4 @@ def explain(pod: PodDemand, nodes: Candidates, i: int) -> str:
     return f"gpu type {nodes.gpu_type_name(i)} not in [{','.join(pod.gpu_types or ())}]"
 
 
-PREDICATE = Predicate(NAME, check, reason, explain)
+PREDICATE = Predicate(NAME, Custom(check), reason, explain)

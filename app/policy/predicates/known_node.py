@@ -4,19 +4,18 @@ from __future__ import annotations
 
 from app.policy.candidates import Candidates
 from app.policy.demand import PodDemand
-from app.policy.types import Check, Predicate
+from app.policy.types import Flagged, Predicate
+from app.state.table import FLAG_UNKNOWN
 
 NAME = "KnownNode"
 REASON = "unknown node"
 
-
-def check(pod: PodDemand, nodes: Candidates) -> Check | None:
-    # Resolvable: the snapshot may simply not have seen the node yet (watch lag).
-    return Check(failed=~nodes.known, unresolvable=False)
+# Resolvable: the snapshot may simply not have seen the node yet (watch lag).
+TEST = Flagged(FLAG_UNKNOWN, minds=lambda pod: True, unresolvable=False)
 
 
 def explain(pod: PodDemand, nodes: Candidates, i: int) -> str:
     return "unknown node: not in the extender's snapshot"
 
 
-PREDICATE = Predicate(NAME, check, lambda pod: REASON, explain)
+PREDICATE = Predicate(NAME, TEST, lambda pod: REASON, explain)

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from app.policy.candidates import Candidates
 from app.policy.demand import PodDemand
-from app.policy.types import Check, Predicate
+from app.policy.types import Flagged, Predicate
+from app.state.table import FLAG_INVALID
 
 NAME = "NodeHealth"
 REASON = "node has unreadable labels, capacity or reservations"
 
-
-def check(pod: PodDemand, nodes: Candidates) -> Check | None:
-    return Check(failed=~nodes.valid, unresolvable=True)
+TEST = Flagged(FLAG_INVALID, minds=lambda pod: True, unresolvable=True)
 
 
 def explain(pod: PodDemand, nodes: Candidates, i: int) -> str:
@@ -19,4 +18,4 @@ def explain(pod: PodDemand, nodes: Candidates, i: int) -> str:
     return "; ".join(facts.problems) if facts else REASON
 
 
-PREDICATE = Predicate(NAME, check, lambda pod: REASON, explain)
+PREDICATE = Predicate(NAME, TEST, lambda pod: REASON, explain)

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 from app.policy.candidates import Candidates
 from app.policy.demand import PodDemand
-from app.policy.types import Check, Predicate
+from app.policy.types import Check, Custom, Flagged, Predicate
+from app.state.table import FLAG_POOL_ONLY
 
 NAME = "Pool"
 
+# A pod that names no pool is kept off pool-only nodes.
+OPEN_POOLS = Flagged(FLAG_POOL_ONLY, minds=lambda pod: not pod.pool, unresolvable=True)
 
-def check(pod: PodDemand, nodes: Candidates) -> Check | None:
-    wanted = nodes.table.pools.lookup(pod.pool) if pod.pool else None
-    failed = nodes.pool_only if wanted is None else nodes.pool != wanted
-    return Check(failed=failed, unresolvable=True)
+
+def in_named_pool(pod: PodDemand, nodes: Candidates) -> Check | None:
+    """A pod that names a pool runs only on that pool's nodes."""
+    if not pod.pool:
+        return None
+    return Check(failed=nodes.pool != nodes.table.pools.lookup(pod.pool), unresolvable=True)
 
 
 def reason(pod: PodDemand) -> str:
@@ -28,4 +33,4 @@ def explain(pod: PodDemand, nodes: Candidates, i: int) -> str:
     return f"node is pool-only for pool {node_pool}; the pod names no pool"
 
 
-PREDICATE = Predicate(NAME, check, reason, explain)
+PREDICATE = Predicate(NAME, (OPEN_POOLS, Custom(in_named_pool)), reason, explain)

@@ -4,20 +4,17 @@ from __future__ import annotations
 
 from app.policy.candidates import Candidates
 from app.policy.demand import PodDemand
-from app.policy.types import Check, Predicate
+from app.policy.types import Flagged, Predicate
+from app.state.table import FLAG_PREEMPTIBLE
 
 NAME = "Preemptible"
 REASON = "preemptible node; pod is not preemptible"
 
-
-def check(pod: PodDemand, nodes: Candidates) -> Check | None:
-    if pod.preemptible:
-        return None
-    return Check(failed=nodes.preemptible, unresolvable=True)
+TEST = Flagged(FLAG_PREEMPTIBLE, minds=lambda pod: not pod.preemptible, unresolvable=True)
 
 
 def explain(pod: PodDemand, nodes: Candidates, i: int) -> str:
     return f'{REASON} (set the pod annotation preemptible: "true" to allow it)'
 
 
-PREDICATE = Predicate(NAME, check, lambda pod: REASON, explain)
+PREDICATE = Predicate(NAME, TEST, lambda pod: REASON, explain)

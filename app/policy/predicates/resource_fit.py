@@ -10,18 +10,13 @@ from functools import lru_cache, partial
 
 from app.policy.candidates import Candidates
 from app.policy.demand import PodDemand
-from app.policy.types import Check, Predicate
+from app.policy.types import Predicate, Shortfall
+from app.state.table import capacity_limit, free_limit
 from app.wire.quantity import format_amount
 
 
-def _check(column: int, pod: PodDemand, nodes: Candidates) -> Check | None:
-    want = int(pod.requests[column])
-    if want == 0:
-        return None
-    return Check(
-        failed=(nodes.free(column) < want),
-        unresolvable=nodes.alloc(column) < want,
-    )
+def _need(column: int, pod: PodDemand) -> int:
+    return int(pod.requests[column])
 
 
 def _reason(resource: str, column: int, pod: PodDemand) -> str:
@@ -43,12 +38,17 @@ def _explain(resource: str, column: int, pod: PodDemand, nodes: Candidates, i: i
     )
 
 
+def test(column: int) -> Shortfall:
+    """Free amount below the request; unresolvable when above the node's capacity too."""
+    return Shortfall(free_limit(column), partial(_need, column), capacity_limit(column))
+
+
 def predicates(resources: tuple[str, ...]) -> list[Predicate]:
     """One predicate per tracked resource, in column order."""
     return [
         Predicate(
             f"Fit/{resource}",
-            partial(_check, column),
+            test(column),
             partial(_reason, resource, column),
             partial(_explain, resource, column),
         )
