@@ -21,6 +21,7 @@ from app.contract import Keys
 from app.policy.candidates import Candidates
 from app.policy.demand import PodAnnotationError, PodDemand, parse_demand
 from app.policy.engine import FilterOutcome, Policy
+from app.policy.types import Predicate
 from app.state.records import NodeFacts, node_facts
 from app.state.snapshot import Snapshot
 from app.state.table import UNKNOWN_ROW, NodeTable
@@ -31,6 +32,18 @@ from app.wire.requests import pod_requests
 from app.wire.types import ExtenderArgs, Pod
 
 _FULL_NODE_CACHE = 20_000
+
+
+class Observer:
+    """Told about every decision (metrics, decision logs); the default does nothing."""
+
+    def filtered(
+        self, demand: PodDemand, outcome: FilterOutcome, predicates: Sequence[Predicate]
+    ) -> None:
+        """After a filter decision."""
+
+    def scored(self, demand: PodDemand, scores: npt.NDArray[np.int64]) -> None:
+        """After a prioritize decision."""
 
 
 class PodError(ValueError):
@@ -51,8 +64,11 @@ class Request:
 class Extender:
     """Filter, prioritize and explain against one snapshot."""
 
-    def __init__(self, settings: Settings, snapshot: Snapshot) -> None:
+    def __init__(
+        self, settings: Settings, snapshot: Snapshot, observer: Observer | None = None
+    ) -> None:
         self.settings = settings
+        self.observer: Observer = observer or Observer()
         self.snapshot = snapshot
         self.keys = Keys(settings.prefix)
         self.policy = Policy(settings, snapshot.table.resources)
@@ -134,12 +150,14 @@ class Extender:
         except PodError as exc:
             return encode(filter_error(str(exc)))
         outcome = self.policy.filter(request.demand, request.nodes)
+        self.observer.filtered(request.demand, outcome, self.policy.predicates)
         return filter_reply_of(request, outcome)
 
     def prioritize(self, args: ExtenderArgs) -> bytes:
         """``HostPriorityList`` bytes, in request order. Raises :class:`PodError`."""
         request = self.resolve(args)
         scores = self.policy.score(request.demand, request.nodes).scores
+        self.observer.scored(request.demand, scores)
         prefixes = _per_candidate(request, request.nodes.table.host_prefix, _host_prefix)
         return host_priority_list(prefixes.tolist(), scores)
 

@@ -14,7 +14,7 @@ from prometheus_client.registry import Collector
 
 PREFIX = "placement_extender"
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
-SCORE_BUCKETS = tuple(float(s) for s in range(11))
+MAX_SCORE = 10
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -33,21 +33,8 @@ class Metrics:
             f"{PREFIX}_requests_total", "kube-scheduler calls by verb and HTTP status.",
             ["verb", "code"], registry=r,
         )  # fmt: skip
-        self.filter_rejections = Counter(
-            f"{PREFIX}_filter_rejections_total",
-            "Candidate nodes rejected by filter, by the predicate that rejected them.",
-            ["predicate"], registry=r,
-        )  # fmt: skip
-        self.scores = Histogram(
-            f"{PREFIX}_prioritize_scores", "Scores given by prioritize (0..10).",
-            buckets=SCORE_BUCKETS, registry=r,
-        )  # fmt: skip
-        self.unmet_demand = Counter(
-            f"{PREFIX}_unmet_demand_total",
-            "Filter calls where no candidate node fits the pod, by the pod's pool and "
-            "preferred GPU type: the demand that asks for more capacity.",
-            ["pool", "gpu_type"], registry=r,
-        )  # fmt: skip
+        self.decisions = DecisionCounts()
+        r.register(_DecisionCollector(self.decisions))
         self.binds = Counter(f"{PREFIX}_binds_total", "Bind outcomes.", ["outcome"], registry=r)
         self.bind_seconds = Histogram(
             f"{PREFIX}_bind_duration_seconds", "Time one bind took, retries included.",
@@ -70,6 +57,59 @@ class Metrics:
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class DecisionCounts:
+    """Per-decision tallies kept as plain integers (a filter at 5,000 nodes touches them tens
+    of times; prometheus-client's locked counters would cost more than the decision) and
+    exposed at scrape time."""
+
+    def __init__(self) -> None:
+        self.rejections: dict[str, int] = {}
+        self.scores = [0] * (MAX_SCORE + 1)
+        self.unmet: dict[tuple[str, str], int] = {}
+
+    def reject(self, predicate: str, nodes: int) -> None:
+        self.rejections[predicate] = self.rejections.get(predicate, 0) + nodes
+
+    def score_counts(self, counts: Iterable[int]) -> None:
+        for score, count in enumerate(counts):
+            self.scores[score] += count
+
+    def unmet_demand(self, pool: str, gpu_type: str) -> None:
+        key = (pool, gpu_type)
+        self.unmet[key] = self.unmet.get(key, 0) + 1
+
+
+class _DecisionCollector(Collector):
+    def __init__(self, counts: DecisionCounts) -> None:
+        self._counts = counts
+
+    def collect(self) -> Iterable[CounterMetricFamily]:
+        counts = self._counts
+        rejections = CounterMetricFamily(
+            f"{PREFIX}_filter_rejections",
+            "Candidate nodes rejected by filter, by the predicate that rejected them.",
+            labels=["predicate"],
+        )
+        for predicate, value in sorted(counts.rejections.items()):
+            rejections.add_metric([predicate], value)
+        scores = CounterMetricFamily(
+            f"{PREFIX}_prioritize_scores",
+            "Node scores given by prioritize, by score (0..10): the score distribution.",
+            labels=["score"],
+        )
+        for score, value in enumerate(counts.scores):
+            scores.add_metric([str(score)], value)
+        unmet = CounterMetricFamily(
+            f"{PREFIX}_unmet_demand",
+            "Filter calls where no candidate node fits the pod, by the pod's pool and most "
+            "preferred GPU type ('none' for CPU pods): the demand asking for more capacity.",
+            labels=["pool", "gpu_type"],
+        )
+        for (pool, gpu_type), value in sorted(counts.unmet.items()):
+            unmet.add_metric([pool, gpu_type], value)
+        yield from (rejections, scores, unmet)
 
 
 class _SourceCollector(Collector):

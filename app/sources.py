@@ -15,6 +15,7 @@ from app.commit.binder import Binder
 from app.config import Settings
 from app.extender import Extender
 from app.kube import KubeApi, api_client
+from app.observe import DecisionObserver
 from app.state.file_source import load_snapshot
 from app.state.live import NODES, PODS, ClusterWatch
 from app.state.snapshot import NodeParsing, Snapshot
@@ -33,7 +34,7 @@ class FileSource:
     async def start(self, runtime: Runtime) -> None:
         snapshot = Snapshot(NodeParsing.from_settings(runtime.settings))
         await asyncio.to_thread(load_snapshot, self.path, snapshot)
-        runtime.extender = Extender(runtime.settings, snapshot)
+        runtime.extender = Extender(runtime.settings, snapshot, DecisionObserver(runtime.metrics))
         runtime.metrics.watch_source(lambda: snapshot, dict)
         runtime.readiness.loaded(NODES)
         runtime.readiness.loaded(PODS)
@@ -74,7 +75,9 @@ class LiveSource:
 
     async def start(self, runtime: Runtime) -> None:
         watch = self.watch = ClusterWatch(self.settings, self.api, runtime.readiness)
-        runtime.extender = Extender(self.settings, watch.snapshot)
+        runtime.extender = Extender(
+            self.settings, watch.snapshot, DecisionObserver(runtime.metrics)
+        )
         self.binder = Binder(self.settings, self.api, watch.snapshot, runtime.metrics)
         runtime.bind = self.binder.handle
         runtime.metrics.watch_source(lambda: watch.snapshot, lambda: dict(watch.counters))

@@ -45,6 +45,12 @@ class FailureGroup(NamedTuple):
     unresolvable: bool
     start: int
     stop: int
+    predicates: tuple[int, ...] = ()
+    """Indices into :attr:`Policy.predicates` of the predicates these candidates fail."""
+
+    @property
+    def size(self) -> int:
+        return self.stop - self.start
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,7 +147,7 @@ class Policy:
                         if text is None:
                             text = texts[i] = self.predicates[i].reason(pod)
                         parts.append(text)
-                    groups.append(FailureGroup("; ".join(parts), hard, start, stop))
+                    groups.append(FailureGroup("; ".join(parts), hard, start, stop, failed))
         return FilterOutcome(codes == 0, codes, order, tuple(groups))
 
     # ---- score ---------------------------------------------------------------------------
