@@ -20,6 +20,8 @@ import msgspec
 
 from app.config import load_settings
 from app.extender import Extender
+from app.metrics import Metrics
+from app.observe import DecisionObserver
 from app.state.file_source import parse_objects
 from app.state.snapshot import NodeParsing, Snapshot
 from app.wire.codec import decode_extender_args
@@ -36,7 +38,7 @@ def build_extender(cluster: dict[str, Any]) -> Extender:
     nodes, pods = parse_objects(cluster, snapshot.parsing, "generated")
     snapshot.replace_nodes(nodes)
     snapshot.replace_pods(pods)
-    return Extender(settings, snapshot)
+    return Extender(settings, snapshot, DecisionObserver(Metrics()))  # as served
 
 
 def _names(request: dict[str, Any]) -> list[str]:
