@@ -32,6 +32,7 @@ from app.wire.requests import pod_requests
 from app.wire.types import ExtenderArgs, Pod
 
 _FULL_NODE_CACHE = 20_000
+_DEMAND_CACHE = 256  # pods between their filter and prioritize calls
 
 
 class Observer:
@@ -74,11 +75,30 @@ class Extender:
         self.policy = Policy(settings, snapshot.table.resources)
         self._gpu_column = snapshot.table.gpu_column
         self._full_nodes: OrderedDict[tuple[str, str], NodeFacts] = OrderedDict()
+        self._demands: OrderedDict[tuple[str, str], PodDemand] = OrderedDict()
 
     # ---- resolving a request -------------------------------------------------------------
 
     def demand(self, pod: Pod) -> PodDemand:
-        """The pod's demand; raises :class:`PodError` with a message for kube-scheduler."""
+        """The pod's demand; raises :class:`PodError` with a message for kube-scheduler.
+
+        kube-scheduler sends the same pod to filter and then prioritize: a pod already read at
+        the same UID and resourceVersion is not read again.
+        """
+        meta = pod.metadata
+        key = (meta.uid, meta.resourceVersion)
+        if meta.uid and meta.resourceVersion:
+            known = self._demands.get(key)
+            if known is not None:
+                return known
+        demand = self._read_demand(pod)
+        if meta.uid and meta.resourceVersion:
+            self._demands[key] = demand
+            if len(self._demands) > _DEMAND_CACHE:
+                self._demands.popitem(last=False)
+        return demand
+
+    def _read_demand(self, pod: Pod) -> PodDemand:
         meta = pod.metadata
         try:
             requests = self.snapshot.table.vector(pod_requests(pod))

@@ -47,6 +47,8 @@ from typing import Any
 import msgspec
 import yaml
 
+from app.wire.quantity import quantity_to_int  # the extender's own, exact parser
+
 try:  # one place defines each key; fall back to literals if the app is mid-rewrite
     from app.contract import (
         DEFAULT_GPU_RESOURCE,
@@ -65,12 +67,10 @@ __all__ = [
     "candidate_windows",
     "cluster_nodes",
     "cluster_pods",
-    "cpu_milli",
     "load_cluster",
     "make_cluster",
     "make_payloads",
     "node_as_scheduler_sees_it",
-    "parse_quantity",
     "write_cluster",
     "write_payloads",
 ]
@@ -81,8 +81,6 @@ GPU = DEFAULT_GPU_RESOURCE
 KUBE_VERSION = "v1.36.2"
 BASE_TIME = datetime(2026, 11, 27, 20, 0, 0, tzinfo=UTC)
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
-MiB = 1024 * 1024
-GiB = 1024 * MiB
 
 _enc = msgspec.json.Encoder()
 
@@ -198,28 +196,6 @@ def _weighted(rng: random.Random, choices: Sequence[tuple[Any, float]]) -> Any:
 def _last_applied(obj: dict[str, Any]) -> str:
     # kubectl stores Go's json.Marshal of the applied manifest: map keys sorted, compact, "\n".
     return json.dumps(obj, sort_keys=True, separators=(",", ":")) + "\n"
-
-
-def parse_quantity(q: str) -> int:
-    """Kubernetes quantity -> integer in base units (milli for cpu is the caller's job)."""
-    suffixes = {
-        "Ki": 1024,
-        "Mi": MiB,
-        "Gi": GiB,
-        "Ti": 1024 * GiB,
-        "k": 10**3,
-        "M": 10**6,
-        "G": 10**9,
-        "T": 10**12,
-    }
-    for s, mult in suffixes.items():
-        if q.endswith(s):
-            return int(float(q[: -len(s)]) * mult)
-    return int(float(q))
-
-
-def cpu_milli(q: str) -> int:
-    return int(q[:-1]) if q.endswith("m") else int(float(q) * 1000)
 
 
 def _mem_quantity(rng: random.Random, gib: int, *, reserve_gib: float = 0.0) -> str:
@@ -359,8 +335,8 @@ def _make_node(rng: random.Random, index: int, rv: int) -> tuple[dict[str, Any],
     }
     use = _NodeUse(
         name=name,
-        cpu=cpu_milli(allocatable["cpu"]),
-        mem=parse_quantity(allocatable["memory"]),
+        cpu=quantity_to_int("cpu", allocatable["cpu"]),
+        mem=quantity_to_int("memory", allocatable["memory"]),
         gpus=gpus,
         gpu_type=gpu_type,
         pool=pool,
@@ -607,7 +583,7 @@ def _render_pod(
         if shape.limits:
             limits = {"memory": shape.mem}
             if shape.kind == "cpu":  # Burstable, or Guaranteed when the app is "api"
-                twice = str(cpu_milli(shape.cpu) * 2 // 1000 or 1)
+                twice = str(quantity_to_int("cpu", shape.cpu) * 2 // 1000 or 1)
                 limits["cpu"] = shape.cpu if shape.app == "api" else twice
             if shape.gpus:
                 limits[GPU] = str(shape.gpus)
@@ -711,16 +687,16 @@ def _pod_requests(pod: dict[str, Any]) -> tuple[int, int, int]:
     for c in pod["spec"].get("initContainers", []):
         r = c["resources"].get("requests", {})
         if c.get("restartPolicy") == "Always":
-            cpu += cpu_milli(r.get("cpu", "0"))
-            mem += parse_quantity(r.get("memory", "0"))
+            cpu += quantity_to_int("cpu", r.get("cpu", "0"))
+            mem += quantity_to_int("memory", r.get("memory", "0"))
         else:
-            init_cpu = max(init_cpu, cpu_milli(r.get("cpu", "0")))
-            init_mem = max(init_mem, parse_quantity(r.get("memory", "0")))
+            init_cpu = max(init_cpu, quantity_to_int("cpu", r.get("cpu", "0")))
+            init_mem = max(init_mem, quantity_to_int("memory", r.get("memory", "0")))
     for c in pod["spec"]["containers"]:
         r = c["resources"].get("requests", {})
-        cpu += cpu_milli(r.get("cpu", "0"))
-        mem += parse_quantity(r.get("memory", "0"))
-        gpus += int(r.get(GPU, "0"))
+        cpu += quantity_to_int("cpu", r.get("cpu", "0"))
+        mem += quantity_to_int("memory", r.get("memory", "0"))
+        gpus += quantity_to_int(GPU, r.get(GPU, "0"))
     return max(cpu, init_cpu), max(mem, init_mem), gpus
 
 

@@ -16,6 +16,7 @@ import msgspec
 import pytest
 import yaml
 
+from app.wire.quantity import quantity_to_int
 from loadtest import floor
 from loadtest import generate as g
 
@@ -101,9 +102,9 @@ def test_running_pods_fill_nodes_partially_never_beyond_allocatable(
     for node in g.cluster_nodes(cluster):
         a = node["status"]["allocatable"]
         cpu, mem, gpu = used.get(node["metadata"]["name"], [0, 0, 0])
-        assert cpu <= g.cpu_milli(a["cpu"])
-        assert mem <= g.parse_quantity(a["memory"])
-        assert gpu <= int(a.get(g.GPU, "0"))
+        assert cpu <= quantity_to_int("cpu", a["cpu"])
+        assert mem <= quantity_to_int("memory", a["memory"])
+        assert gpu <= quantity_to_int(g.GPU, a.get(g.GPU, "0"))
 
 
 def test_every_payload_is_a_different_pod(cluster: dict[str, Any]) -> None:

@@ -227,3 +227,14 @@ def test_unknown_nodes_report_only_unknown_node() -> None:
     outcome = extender.policy.filter(demand, nodes)
     assert outcome.reasons[outcome.reason_index[0]] == "unknown node"
     assert not outcome.unresolvable[0] and outcome.unresolvable[1]
+
+
+def test_a_pod_is_read_once_per_resource_version() -> None:
+    extender = extender_of([node("a")])
+    spec = pod("p", cpu="1")
+    spec["metadata"]["resourceVersion"] = "7"
+    first = extender.demand(msgspec.convert(spec, Pod))
+    assert extender.demand(msgspec.convert(spec, Pod)) is first  # filter, then prioritize
+    spec["metadata"]["resourceVersion"] = "8"
+    spec["spec"]["containers"][0]["resources"]["requests"]["cpu"] = "2"
+    assert extender.demand(msgspec.convert(spec, Pod)).requests[0] == 2000
