@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -32,13 +33,16 @@ def node_names() -> list[str]:
     return [o["metadata"]["name"] for o in demo_objects() if o["kind"] == "Node"]
 
 
-@pytest.fixture(params=["file", "apiserver"])
-async def extender(request: pytest.FixtureRequest) -> AsyncIterator[Extender]:
-    if request.param == "file":
-        snapshot = Snapshot(NodeParsing.from_settings(load_settings()))
-        load_snapshot(DEMO, snapshot)
-        yield Extender(load_settings(), snapshot)
-        return
+def file_extender() -> Extender:
+    """The demo cluster, from its file."""
+    snapshot = Snapshot(NodeParsing.from_settings(load_settings()))
+    load_snapshot(DEMO, snapshot)
+    return Extender(load_settings(), snapshot)
+
+
+@asynccontextmanager
+async def apiserver_extender() -> AsyncIterator[Extender]:
+    """The demo cluster, served by the stand-in and watched through the kubernetes client."""
     with ApiServerStandIn() as apiserver:
         for obj in demo_objects():
             (apiserver.add_node if obj["kind"] == "Node" else apiserver.add_pod)(obj)
@@ -46,6 +50,15 @@ async def extender(request: pytest.FixtureRequest) -> AsyncIterator[Extender]:
             await changes.until(lambda: runtime.readiness.ready)
             assert runtime.extender is not None
             yield runtime.extender
+
+
+@pytest.fixture(params=["file", "apiserver"])
+async def extender(request: pytest.FixtureRequest) -> AsyncIterator[Extender]:
+    if request.param == "file":
+        yield file_extender()
+        return
+    async with apiserver_extender() as live:
+        yield live
 
 
 PODS = {
@@ -86,17 +99,10 @@ async def test_policy_answers(extender: Extender, case: str) -> None:
         )
 
 
-async def test_file_and_apiserver_give_identical_replies(tmp_path: Path) -> None:
-    snapshot = Snapshot(NodeParsing.from_settings(load_settings()))
-    load_snapshot(DEMO, snapshot)
-    from_file = Extender(load_settings(), snapshot)
-    with ApiServerStandIn() as apiserver:
-        for obj in demo_objects():
-            (apiserver.add_node if obj["kind"] == "Node" else apiserver.add_pod)(obj)
-        async with live_runtime(apiserver) as (runtime, _, changes):
-            await changes.until(lambda: runtime.readiness.ready)
-            assert runtime.extender is not None
-            for spec in PODS.values():
-                body = args_body(spec, node_names())
-                for verb in ("filter", "prioritize"):
-                    assert answer(from_file, verb, body) == answer(runtime.extender, verb, body)
+async def test_file_and_apiserver_give_identical_replies() -> None:
+    from_file = file_extender()
+    async with apiserver_extender() as from_apiserver:
+        for spec in PODS.values():
+            body = args_body(spec, node_names())
+            for verb in ("filter", "prioritize"):
+                assert answer(from_file, verb, body) == answer(from_apiserver, verb, body)
