@@ -190,10 +190,9 @@ async def test_budget_exhaustion_is_a_clear_error(apiserver: ApiServerStandIn) -
         worker = await pending(apiserver, replica, name="w", cpu="1")
         for _ in range(50):
             apiserver.fail_next("PATCH", r"/nodes/a", status=409)
-        started = time.monotonic()
         error = await replica.bind(worker, "a")
         assert error.startswith("bind budget of 0.3s exhausted")
-        assert time.monotonic() - started < 1.0  # generous: the budget bounds the call
+        assert "conflicts)" in error  # it names the attempts it made
         assert node_of(apiserver, "w") is None
 
 
