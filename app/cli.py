@@ -50,7 +50,9 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 def _source(args: argparse.Namespace, settings: Settings) -> Source:
     if args.snapshot:
-        return FileSource(args.snapshot)
+        source = FileSource(args.snapshot)
+        source.load(settings)  # before serving: a bad file is a one-line error
+        return source
     return LiveSource.from_settings(settings)
 
 

@@ -26,14 +26,24 @@ __all__ = ["NODES", "PODS", "FileSource", "LiveSource"]
 
 
 class FileSource:
-    """Load a snapshot file once, off the event loop, then publish it."""
+    """A snapshot file, loaded once. ``load`` may run before the server starts (the CLI does,
+    so a bad file is a one-line error, not a failed startup); ``start`` publishes it."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
+        self.snapshot: Snapshot | None = None
+
+    def load(self, settings: Settings) -> Snapshot:
+        """Read the file; raises ``SnapshotFileError`` with what is wrong and where."""
+        snapshot = Snapshot(NodeParsing.from_settings(settings))
+        load_snapshot(self.path, snapshot)
+        self.snapshot = snapshot
+        return snapshot
 
     async def start(self, runtime: Runtime) -> None:
-        snapshot = Snapshot(NodeParsing.from_settings(runtime.settings))
-        await asyncio.to_thread(load_snapshot, self.path, snapshot)
+        snapshot = self.snapshot
+        if snapshot is None:
+            snapshot = await asyncio.to_thread(self.load, runtime.settings)
         runtime.extender = Extender(runtime.settings, snapshot, DecisionObserver(runtime.metrics))
         runtime.metrics.watch_source(lambda: snapshot, dict)
         runtime.readiness.loaded(NODES)

@@ -4,8 +4,6 @@ initial sync, every kind of change, 410 re-list, dropped connections, readiness.
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 
 from app.state.live import Backoff
 from tests.builders import node, pod
@@ -113,17 +111,6 @@ def test_backoff_is_jittered_exponential_and_capped() -> None:
     assert all(d <= 2.0 for d in delays) and delays[-1] >= 1.0
     backoff.reset()
     assert backoff.next() <= 0.2
-
-
-def test_serve_without_any_cluster_config_says_what_to_pass(tmp_path: object) -> None:
-    env = {"HOME": str(tmp_path), "PATH": "/usr/bin:/bin", "KUBECONFIG": str(tmp_path) + "/none"}
-    done = subprocess.run(
-        [sys.executable, "-m", "app", "serve", "--port", "1"],
-        capture_output=True, text=True, env=env, timeout=60,
-    )  # fmt: skip
-    assert done.returncode == 2
-    assert "pass --kubeconfig PATH" in done.stderr and "--snapshot FILE" in done.stderr
-    assert len(done.stderr.strip().splitlines()) == 1
 
 
 async def test_large_lists_arrive_in_pages(apiserver: ApiServerStandIn) -> None:

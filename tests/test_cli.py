@@ -1,0 +1,78 @@
+"""The command line as a user meets it: `make run`'s command serves the demo cluster, and bad
+input stops it with one line that says what is wrong."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def test_serves_the_demo_cluster_like_make_run() -> None:
+    port = free_port()
+    command = [sys.executable, "-m", "app", "serve", "--snapshot", "examples/demo-cluster.yaml",
+               "--host", "127.0.0.1", "--port", str(port)]  # fmt: skip
+    server = subprocess.Popen(command, cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    try:
+        assert server.stderr is not None
+        for line in server.stderr:  # wait for the server's own word that it serves
+            if "Uvicorn running" in line:
+                break
+        base = f"http://127.0.0.1:{port}"
+        assert httpx.get(f"{base}/readyz").status_code == 200
+        body = (ROOT / "examples" / "filter-gpu-pod.json").read_bytes()
+        reply = httpx.post(f"{base}/filter", content=body)
+        kept = reply.json()["NodeNames"]
+        assert reply.status_code == 200 and kept and all("a10g" in n or "t4" in n for n in kept)
+        assert "placement_extender_snapshot_nodes 23.0" in httpx.get(f"{base}/metrics").text
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "app", "serve", *args],
+        cwd=ROOT, capture_output=True, text=True, timeout=60, env=env,
+    )  # fmt: skip
+
+
+def test_bad_snapshot_file_is_one_line_naming_the_object(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    container = {"name": "c", "resources": {"requests": {"cpu": "two"}}}
+    pod = {"kind": "Pod", "metadata": {"name": "p"}, "spec": {"containers": [container]}}
+    bad.write_text(json.dumps({"kind": "List", "items": [pod]}))
+    done = run("--snapshot", str(bad))
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        f"placement-extender: {bad}: object #0 (Pod p): quantity 'two' is not a valid "
+        "Kubernetes quantity"
+    )
+
+
+def test_bad_config_is_one_line(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text("bind:\n  budget_seconds: -1\n")
+    done = run("--snapshot", "examples/demo-cluster.yaml", "--config", str(config))
+    assert done.returncode == 2 and "budget_seconds" in done.stderr
+
+
+def test_serve_without_any_cluster_config_says_what_to_pass(tmp_path: Path) -> None:
+    env = {"HOME": str(tmp_path), "PATH": "/usr/bin:/bin", "KUBECONFIG": str(tmp_path / "none")}
+    done = run("--port", "1", env=env)
+    assert done.returncode == 2
+    assert "pass --kubeconfig PATH" in done.stderr and "--snapshot FILE" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
