@@ -18,7 +18,6 @@ import urllib3
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-from app import permissions
 from app.wire.types import Status
 
 
@@ -97,8 +96,6 @@ class KubeApi:
     ``list_*`` return the raw streaming response (for the watch threads); the others return
     an :class:`ApiReply` and raise :class:`Unreachable` when there is no answer.
     """
-
-    USES = permissions.REQUIRED
 
     def __init__(self, api: client.ApiClient) -> None:
         self.core = client.CoreV1Api(api)

@@ -9,7 +9,7 @@ All mutation happens on one thread (the event loop); readers never see a half-ap
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -201,9 +201,6 @@ class Snapshot:
     def free(self, node: str) -> IntArray:
         """allocatable − usage − live reservations, per tracked resource."""
         return self.table.free_of(self.table.rows.get(node, UNKNOWN_ROW))
-
-    def names(self) -> Sequence[str]:
-        return list(self.nodes)
 
     # ---- internals -----------------------------------------------------------------------
 
