@@ -65,12 +65,18 @@ class DecisionCounts:
     exposed at scrape time."""
 
     def __init__(self) -> None:
-        self.rejections: dict[str, int] = {}
+        self.predicates: tuple[str, ...] = ()
+        self.rejections: list[int] = []
+        """Nodes rejected, per predicate in ``predicates`` order (indexed, not keyed by name:
+        this is touched for every failure group of every filter)."""
         self.scores = [0] * (MAX_SCORE + 1)
         self.unmet: dict[tuple[str, str], int] = {}
 
-    def reject(self, predicate: str, nodes: int) -> None:
-        self.rejections[predicate] = self.rejections.get(predicate, 0) + nodes
+    def use_predicates(self, names: tuple[str, ...]) -> None:
+        """Name the predicates whose rejections are tallied by index."""
+        if names != self.predicates:
+            self.predicates = names
+            self.rejections = [0] * len(names)
 
     def score_counts(self, counts: Iterable[int]) -> None:
         for score, count in enumerate(counts):
@@ -92,8 +98,9 @@ class _DecisionCollector(Collector):
             "Candidate nodes rejected by filter, by the predicate that rejected them.",
             labels=["predicate"],
         )
-        for predicate, value in sorted(counts.rejections.items()):
-            rejections.add_metric([predicate], value)
+        for predicate, value in zip(counts.predicates, list(counts.rejections), strict=False):
+            if value:
+                rejections.add_metric([predicate], value)
         scores = CounterMetricFamily(
             f"{PREFIX}_prioritize_scores",
             "Node scores given by prioritize, by score (0..10): the score distribution.",

@@ -28,9 +28,12 @@ class DecisionObserver(Observer):
         self, demand: PodDemand, outcome: FilterOutcome, predicates: Sequence[Predicate]
     ) -> None:
         counts = self.counts
+        if len(counts.rejections) != len(predicates):
+            counts.use_predicates(tuple(p.name for p in predicates))
+        tallies = counts.rejections
         for group in outcome.groups:
             for index in group.predicates:
-                counts.reject(predicates[index].name, group.size)
+                tallies[index] += group.size
         kept = int(np.count_nonzero(outcome.passed))
         if kept == 0 and len(outcome.passed):
             counts.unmet_demand(demand.pool or "", _gpu_type(demand))
