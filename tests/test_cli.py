@@ -4,12 +4,15 @@ input stops it with one line that says what is wrong."""
 from __future__ import annotations
 
 import json
+import os
 import socket
+import ssl
 import subprocess
 import sys
 from pathlib import Path
 
 import httpx
+import trustme
 
 ROOT = Path(__file__).parent.parent
 
@@ -21,16 +24,22 @@ def free_port() -> int:
         return port
 
 
-def test_serves_the_demo_cluster_like_make_run() -> None:
-    port = free_port()
+def serve_demo(port: int, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    """``make run``'s command on ``port``; returns once the server says it serves."""
     command = [sys.executable, "-m", "app", "serve", "--snapshot", "examples/demo-cluster.yaml",
                "--host", "127.0.0.1", "--port", str(port)]  # fmt: skip
-    server = subprocess.Popen(command, cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    server = subprocess.Popen(command, cwd=ROOT, stderr=subprocess.PIPE, text=True, env=env)
+    assert server.stderr is not None
+    for line in server.stderr:  # the server's own word that it serves
+        if "Uvicorn running" in line:
+            break
+    return server
+
+
+def test_serves_the_demo_cluster_like_make_run() -> None:
+    port = free_port()
+    server = serve_demo(port)
     try:
-        assert server.stderr is not None
-        for line in server.stderr:  # wait for the server's own word that it serves
-            if "Uvicorn running" in line:
-                break
         base = f"http://127.0.0.1:{port}"
         assert httpx.get(f"{base}/readyz").status_code == 200
         body = (ROOT / "examples" / "filter-gpu-pod.json").read_bytes()
@@ -76,3 +85,22 @@ def test_serve_without_any_cluster_config_says_what_to_pass(tmp_path: Path) -> N
     assert done.returncode == 2
     assert "pass --kubeconfig PATH" in done.stderr and "--snapshot FILE" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_serves_https_when_given_a_certificate(tmp_path: Path) -> None:
+    ca = trustme.CA()
+    leaf = ca.issue_cert("127.0.0.1", "localhost")
+    cert, key, ca_file = tmp_path / "tls.crt", tmp_path / "tls.key", tmp_path / "ca.crt"
+    leaf.cert_chain_pems[0].write_to_path(str(cert))
+    leaf.private_key_pem.write_to_path(str(key))
+    ca.cert_pem.write_to_path(str(ca_file))
+    env = {**os.environ, "PLACEMENT_EXTENDER_SERVER__TLS_CERT_FILE": str(cert),
+           "PLACEMENT_EXTENDER_SERVER__TLS_KEY_FILE": str(key)}  # fmt: skip
+    port = free_port()
+    server = serve_demo(port, env)
+    try:
+        with httpx.Client(verify=ssl.create_default_context(cafile=str(ca_file))) as client:
+            assert client.get(f"https://127.0.0.1:{port}/readyz").status_code == 200
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
