@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 from app.api.server import Runtime
+from app.commit.binder import Binder
 from app.config import load_settings
-from app.kube import KubeApi
+from app.extender import Extender
+from app.kube import CONNECTIONS, KubeApi
+from app.metrics import Metrics
 from app.sources import NODES, PODS, LiveSource
+from app.state.live import ClusterWatch
 from app.state.readiness import Readiness
 from app.state.snapshot import Snapshot
 from tests.standin import ApiServerStandIn
@@ -72,16 +78,8 @@ class Replica:
     def __init__(
         self, apiserver: ApiServerStandIn, clock: Callable[[], float] | None = None, **settings: Any
     ) -> None:
-        import time
-
-        from app.commit.binder import Binder
-        from app.extender import Extender
-        from app.metrics import Metrics
-        from app.state.live import ClusterWatch
 
         self.settings = load_settings(**settings)
-        from app.kube import CONNECTIONS
-
         self.client = apiserver.api_client(connection_pool_maxsize=CONNECTIONS + 2)
         self.readiness = Readiness(NODES, PODS)
         self.changes = Changes()
@@ -111,8 +109,6 @@ class Replica:
 
     async def bind(self, pod: dict[str, Any], node: str) -> str:
         """POST /bind's handler for ``pod`` onto ``node``; returns the ``Error`` ("" = bound)."""
-        import json
-
         meta = pod["metadata"]
         body = {"PodName": meta["name"], "PodNamespace": meta.get("namespace", "default"),
                 "PodUID": meta["uid"], "Node": node}  # fmt: skip

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from app.kube import KubeApi
 from app.state.ledger import Reservation, format_ledger, parse_ledger
 from tests.builders import P, node, pod
 from tests.live import Replica, replicas
@@ -125,23 +126,15 @@ async def test_binding_already_assigned_to_this_node_is_success(
         apiserver.pause_watches("pods")
         worker = apiserver.add_pod(pod("w", cpu="1"))
         # bound to "a" by someone else; this replica's watch has not delivered the pod at all
-        done = apiserver.api_client()
-        from kubernetes.client import CoreV1Api
-
-        from app.kube import KubeApi
-
-        assert (
-            KubeApi(done)
-            .create_binding(
-                namespace="default", name="w", uid=worker["metadata"]["uid"], node="a", timeout=2
-            )
-            .status
-            == 201
+        other = apiserver.api_client()
+        uid = worker["metadata"]["uid"]
+        bound = KubeApi(other).create_binding(
+            namespace="default", name="w", uid=uid, node="a", timeout=2
         )
-        done.close()
+        other.close()
+        assert bound.status == 201
         assert await replica.bind(worker, "a") == ""
         apiserver.resume_watches("pods")
-        assert CoreV1Api  # imported for the client's side effects only
 
 
 async def test_binding_already_assigned_elsewhere_is_an_error_and_releases(

@@ -23,7 +23,6 @@ from app.wire.codec import BadRequest, decode_extender_args, encode
 log = logging.getLogger(__name__)
 
 Handler = Callable[[bytes], Awaitable[tuple[int, bytes]]]
-BindHandler = Handler
 
 
 @dataclass(frozen=True)
@@ -45,7 +44,7 @@ class Runtime:
     settings: Settings
     readiness: Readiness
     extender: Extender | None = None
-    bind: BindHandler | None = None
+    bind: Handler | None = None
     metrics: Metrics = field(default_factory=Metrics)
 
 
@@ -53,7 +52,7 @@ def _not_ready(runtime: Runtime) -> tuple[int, bytes]:
     return 503, error_body(f"extender not ready: {runtime.readiness.reason}")
 
 
-def filter_handler(runtime: Runtime) -> Callable[[bytes], Awaitable[tuple[int, bytes]]]:
+def filter_handler(runtime: Runtime) -> Handler:
     """POST /filter: 400 for a body that is not ExtenderArgs; per-pod faults go in ``Error``."""
 
     async def handle(body: bytes) -> tuple[int, bytes]:
@@ -71,7 +70,7 @@ def filter_handler(runtime: Runtime) -> Callable[[bytes], Awaitable[tuple[int, b
     return handle
 
 
-def prioritize_handler(runtime: Runtime) -> Callable[[bytes], Awaitable[tuple[int, bytes]]]:
+def prioritize_handler(runtime: Runtime) -> Handler:
     """POST /prioritize: the reply is a bare list, so faults are HTTP errors (kube-scheduler
     logs them and ignores this extender's scores for the pod)."""
 
@@ -92,7 +91,7 @@ def prioritize_handler(runtime: Runtime) -> Callable[[bytes], Awaitable[tuple[in
     return handle
 
 
-def bind_handler(runtime: Runtime) -> Callable[[bytes], Awaitable[tuple[int, bytes]]]:
+def bind_handler(runtime: Runtime) -> Handler:
     """POST /bind: delegated to the commit layer when a live API source is configured."""
 
     async def handle(body: bytes) -> tuple[int, bytes]:
