@@ -38,7 +38,18 @@ loadtest: $(STAMP)
 	$(PY) -m pip install -q -e '.[load]'
 	$(PY) -m loadtest.run --scenario $(SCENARIO)
 
+# The real control plane (README: "Testing against a real control plane"). KUBEBUILDER_ASSETS
+# names the directory holding etcd, kube-apiserver and kube-scheduler (and go-extender-floor).
+.PHONY: e2e bench-cluster
+e2e: $(STAMP)
+	$(PY) -m pytest -q tests/e2e
+
+# ARGS e.g. --sizes 1000x2000 --rounds 1 (default: 1000x2000,5000x10000, 3 rounds: ~30 min)
+bench-cluster: $(STAMP)
+	$(PY) -m bench.cluster_bench $(ARGS)
+
 # Live benchmarks (bench/live_bench.py, bench/bind_bench.py); ARGS=--quick for a smaller run.
+# bench-bind runs on the real API server when KUBEBUILDER_ASSETS is set, else on the stand-in.
 .PHONY: bench-live bench-bind
 bench-live: $(STAMP)
 	$(PY) -m bench.live_bench $(ARGS)

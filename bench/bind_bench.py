@@ -1,5 +1,6 @@
-"""``make bench-bind``: POST /bind with optimistic concurrency (issue "Bind with optimistic
-concurrency") against the API-server stand-in, in its own process, on 10 nodes.
+"""``make bench-bind``: POST /bind with optimistic concurrency on 10 nodes, against the real
+kube-apiserver + etcd when ``KUBEBUILDER_ASSETS`` is set (tests/controlplane; the figures of
+record), else against the API-server stand-in in its own process (``--apiserver standin``).
 
 Per round, over fresh pending pods (realistic generated objects, CPU-only, nodes' allocatable
 raised so every pod fits), each phase sends ``--pods`` binds with ``--concurrency`` in flight
@@ -20,16 +21,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import random
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
+
+from kubernetes.client import CoreV1Api
 
 from app.config import load_settings
 from app.contract import Keys
@@ -46,7 +50,12 @@ from bench.common import (
 )
 from bench.standin_proc import make_pending
 from loadtest.generate import GPU, make_cluster
+from tests.controlplane.cluster import Assets, ControlPlane
+from tests.controlplane.objects import create_nodes, create_pods
 from tests.live import Replica, replicas
+
+ApiServer = StandInProcess | ControlPlane
+"""Either serves ``api_client(**configuration)``, all that ``tests.live`` needs."""
 
 TARGET_RATIO = 3.0
 NODE_COUNT = 10
@@ -133,7 +142,7 @@ async def drive(work: Work, concurrency: int, operation: Callable[[int, dict[str
 class Bare:
     """The bare API calls of one bind, with the binder's client settings."""
 
-    def __init__(self, standin: StandInProcess) -> None:
+    def __init__(self, standin: ApiServer) -> None:
         self.client = standin.api_client(connection_pool_maxsize=CONNECTIONS + 2)
         self.api = KubeApi(self.client)
         self.executor = ThreadPoolExecutor(CONNECTIONS, thread_name_prefix="bare")
@@ -197,7 +206,7 @@ class Round:
     bind_3: Phase
 
 
-async def run_round(standin: StandInProcess, bare: Bare, batches: list[Work],
+async def run_round(standin: ApiServer, bare: Bare, batches: list[Work],
                     concurrency: int) -> Round:  # fmt: skip
     """bare then bind next to 1 replica; bare then bind across 3 contending replicas."""
     async with replicas(standin, 1) as one:  # type: ignore[arg-type]
@@ -305,25 +314,58 @@ def ledger_sizes(api: KubeApi, nodes: list[str]) -> list[int]:
     return sizes
 
 
+@contextlib.contextmanager
+def api_server(
+    kind: str, nodes: list[dict[str, Any]], pods: list[dict[str, Any]], tmp: Path
+) -> Iterator[tuple[ApiServer, list[dict[str, Any]]]]:
+    """The API server holding ``nodes`` and ``pods``, and the pods as it stored them."""
+    if kind == "standin":
+        with standin_process("--load", str(write_list(nodes + pods, tmp / "cluster.json"))) as s:
+            yield s, pods
+        return
+    assets = Assets.from_env()
+    if assets is None:
+        raise SystemExit("--apiserver real needs KUBEBUILDER_ASSETS=$(../shared/k8s/install)")
+    plane = ControlPlane(assets, tmp, etcd_on_tmpfs=False).start()
+    try:
+        with plane.api_client(connection_pool_maxsize=32) as client:
+            core = CoreV1Api(client)
+            for namespace in sorted({p["metadata"]["namespace"] for p in pods} - {"default"}):
+                core.create_namespace({"metadata": {"name": namespace}})
+            create_nodes(core, [_creatable(n) for n in nodes])
+            created = create_pods(core, [_creatable(p) for p in pods])
+        yield plane, created
+    finally:
+        plane.stop()
+
+
+def _creatable(obj: dict[str, Any]) -> dict[str, Any]:
+    """A generated object as a client would create it: no server-set metadata."""
+    server_set = ("uid", "resourceVersion", "creationTimestamp", "managedFields")
+    meta = {k: v for k, v in obj["metadata"].items() if k not in server_set}
+    return {**obj, "metadata": meta}
+
+
 async def run(args: argparse.Namespace) -> int:
     per_phase = 100 if args.quick else args.pods
     rounds = 2 if args.quick else args.rounds
     settings = load_settings()
-    nodes, pods = bench_cluster(per_phase * 4 * rounds, args.seed)
+    nodes, generated = bench_cluster(per_phase * 4 * rounds, args.seed)
     names = [n["metadata"]["name"] for n in nodes]
-    print(f"machine: {machine()}")
-    with tempfile.TemporaryDirectory() as tmp:
-        path = write_list(nodes + pods, Path(tmp) / "cluster.json")
-        with standin_process("--load", str(path)) as standin:
-            bare = Bare(standin)
-            try:
-                results = [
-                    await run_round(standin, bare, batches, args.concurrency)
-                    for batches in plan(pods, names, per_phase, rounds, args.seed)
-                ]
-                ledgers = ledger_sizes(bare.api, names)
-            finally:
-                bare.close()
+    print(f"machine: {machine()}; API server: {args.apiserver}")
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        api_server(args.apiserver, nodes, generated, Path(tmp)) as (server, pods),
+    ):
+        bare = Bare(server)
+        try:
+            results = [
+                await run_round(server, bare, batches, args.concurrency)
+                for batches in plan(pods, names, per_phase, rounds, args.seed)
+            ]
+            ledgers = ledger_sizes(bare.api, names)
+        finally:
+            bare.close()
     print(f"\n### Bind: {NODE_COUNT} nodes, {per_phase} binds a phase, "
           f"{args.concurrency} in flight\n")  # fmt: skip
     print(phase_table(results) + "\n")
@@ -341,6 +383,8 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=30)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--apiserver", choices=["real", "standin"],
+                        default="real" if Assets.from_env() else "standin")  # fmt: skip
     return asyncio.run(run(parser.parse_args()))
 
 
