@@ -8,6 +8,7 @@ All mutation happens on one thread (the event loop); readers never see a half-ap
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
@@ -171,6 +172,23 @@ class Snapshot:
         fresh = list(pods)
         self.set_pods(fresh)
         self.keep_only_pods({p.uid for p in fresh})
+
+    def fork(self) -> Snapshot:
+        """An independent copy to change without touching this one (a what-if, e.g.
+        ``simulate``): records are frozen and shared, the table and indexes are copied.
+        No listeners are carried over."""
+        forked = copy.copy(self)
+        forked.table = copy.deepcopy(self.table)
+        forked.nodes = dict(self.nodes)
+        forked.pods = dict(self.pods)
+        forked._usage = dict(self._usage)  # vectors are replaced on change, never mutated
+        forked._counted = dict(self._counted)
+        forked._bound = set(self._bound)
+        forked._uid_by_name = dict(self._uid_by_name)
+        forked._bound_since = dict(self._bound_since)
+        forked._reserving_nodes = {uid: set(n) for uid, n in self._reserving_nodes.items()}
+        forked.listeners = []
+        return forked
 
     # ---- reading -------------------------------------------------------------------------
 
