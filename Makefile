@@ -10,7 +10,7 @@ PORT   ?= 8888
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev,chart]'
+	$(PY) -m pip install -q -e '.[dev,chart,report]'
 	touch $(STAMP)
 
 run: $(STAMP)
