@@ -45,3 +45,8 @@ bench-live: $(STAMP)
 
 bench-bind: $(STAMP)
 	$(PY) -m bench.bind_bench $(ARGS)
+
+# simulate: the README's 100-pod example and 1,000 pending pods against 5,000 nodes.
+.PHONY: bench-simulate
+bench-simulate: $(STAMP)
+	$(PY) -m bench.simulate_bench $(ARGS)

@@ -38,7 +38,7 @@ def test_table_names_every_pod_the_reasons_and_what_to_add(
     assert out.startswith("100 pending pods against 23 nodes: ")
     assert "kube-scheduler adds its own plugins' scores" in out
     assert "default/worker-20" in out and "0/23 nodes are available:" in out
-    assert "1 × like cpu-batch-1  (pool batch, GPU type -: places 4 pods)" in out
+    assert "1 × like cpu-batch-1  (pool batch, GPU type -; for 4 pods)" in out
     assert "default/render-b200: 0/8 node shapes are available:" in out
 
 

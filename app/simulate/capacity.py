@@ -28,6 +28,8 @@ from app.state.records import NodeFacts, stable_hash64
 from app.state.snapshot import Snapshot
 from app.state.table import BoolArray
 
+SHAPES = "node shapes"
+
 GroupKey = tuple[str | None, str | None]
 """(pool, most preferred GPU type) of a pod; None: no pool / a CPU pod."""
 
@@ -53,7 +55,13 @@ class Unfittable:
     """A pod that no existing node shape can hold, even empty."""
 
     pod: str
-    reason: str
+    reasons: dict[str, int]
+    """Each distinct reason → how many shapes gave it."""
+    shapes: int
+
+    @property
+    def reason(self) -> str:
+        return event_message(self.reasons, self.shapes, SHAPES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,14 +101,11 @@ class Shapes:
             self.empty.set_node(_blank(self.facts[name], name))
         self.rows = self.empty.table.rows_for(self.like)
 
-    def holding(self, demand: PodDemand) -> tuple[BoolArray, str]:
-        """Per shape (in ``like`` order): holds the pod when empty; and, if none does, why."""
-        outcome = self.policy.filter(
-            demand, Candidates(self.empty.table, self.rows, self.empty.nodes)
-        )
-        if outcome.passed.any():
-            return outcome.passed, ""
-        return outcome.passed, event_message(reason_counts(outcome), len(self.like), "node shapes")
+    def holding(self, demand: PodDemand) -> tuple[BoolArray, dict[str, int]]:
+        """Per shape (in ``like`` order): holds the pod when empty; and why the others fail."""
+        nodes = Candidates(self.empty.table, self.rows, self.empty.nodes)
+        outcome = self.policy.filter(demand, nodes)
+        return outcome.passed, reason_counts(outcome)
 
 
 def _largest_first(demand: PodDemand, columns: Sequence[int]) -> tuple[int, ...]:
@@ -142,7 +147,7 @@ def plan_additions(policy: Policy, snapshot: Snapshot, placements: Sequence[Plac
             continue
         holds, why = shapes.holding(placement.demand)
         if not holds.any():
-            unfittable.append(Unfittable(placement.pod.key, why))
+            unfittable.append(Unfittable(placement.pod.key, why, len(shapes.like)))
         else:
             groups.setdefault(group_of(placement.demand), []).append((placement, holds))
 

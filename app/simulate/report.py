@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from app.simulate.capacity import SHAPES
 from app.simulate.placement import event_parts
 from app.simulate.run import Simulation
 from app.state.snapshot import MEMORY
@@ -107,10 +108,12 @@ def as_table(simulation: Simulation, gpu_resource: str) -> str:
         for a in simulation.additions:
             nodes = ", ".join(f"{n} × like {like}" for like, n in a.add_nodes.items())
             where = f"pool {a.pool or '-'}, GPU type {a.gpu_type or '-'}"
-            lines.append(f"  {nodes}  ({where}: places {a.pods} pods)")
+            lines.append(f"  {nodes}  ({where}; for {a.pods} pod{'s' if a.pods > 1 else ''})")
     if simulation.unfittable:
-        lines += ["", "no existing node shape can hold:"]
-        lines += [f"  {u.pod}: {u.reason}" for u in simulation.unfittable]
+        lines += ["", "no existing node shape can hold, even empty:"]
+        for u in simulation.unfittable:
+            lines.append(f"  {u.pod}: 0/{u.shapes} {SHAPES} are available:")
+            lines += [f"    {part}" for part in event_parts(u.reasons)]
     return "\n".join(lines) + "\n"
 
 
