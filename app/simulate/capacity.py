@@ -139,6 +139,8 @@ class _AddedNodes:
 
 def plan_additions(policy: Policy, snapshot: Snapshot, placements: Sequence[Placement]) -> Plan:
     """Nodes to add for the unplaced pods, per (pool, GPU type), and the pods nothing holds."""
+    if all(p.placed for p in placements):
+        return Plan([], [])
     shapes = Shapes(policy, snapshot, snapshot.nodes.values())
     unfittable: list[Unfittable] = []
     groups: dict[GroupKey, list[tuple[Placement, BoolArray]]] = {}
