@@ -59,9 +59,11 @@ def test_json_has_exactly_the_documented_keys(capsys: pytest.CaptureFixture[str]
 def test_compare_runs_the_same_pods_under_a_second_config(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    spread = tmp_path / "spread.yaml"
-    spread.write_text("scoring:\n  cpu_pods: {fit: spread}\n  gpu_pods: {fit: spread}\n")
-    code, out, _ = simulate(capsys, "--compare", str(spread), "--format", "json")
+    binpack, spread = tmp_path / "binpack.yaml", tmp_path / "spread.yaml"
+    binpack.write_text("scoring:\n  cpu_pods: {fit: binpack, weights: {affinity: 0}}\n")
+    spread.write_text("scoring:\n  cpu_pods: {fit: spread, weights: {affinity: 0}}\n")
+    configs = ("--config", str(binpack), "--compare", str(spread))
+    code, out, _ = simulate(capsys, *configs, "--format", "json")
     document = json.loads(out)
     assert code == 0 and list(document) == ["base", "compare"]
     assert list(document["compare"]) == KEYS
@@ -70,7 +72,7 @@ def test_compare_runs_the_same_pods_under_a_second_config(
         for k in ("base", "compare")
     ]
     assert touched[0] < touched[1]  # spreading touches more nodes than bin-packing
-    code, out, _ = simulate(capsys, "--compare", str(spread))
+    code, out, _ = simulate(capsys, *configs)
     assert code == 0 and "nodes touched" in out and str(spread) in out
 
 

@@ -175,17 +175,14 @@ class Snapshot:
 
     def fork(self) -> Snapshot:
         """An independent copy to change without touching this one (a what-if, e.g.
-        ``simulate``): records are frozen and shared, the table and indexes are copied.
-        No listeners are carried over."""
+        ``simulate``). Records are frozen and amount vectors are replaced on change, never
+        mutated, so they are shared; every dict and set index is copied (any added later too),
+        the table deeply. No listeners are carried over."""
         forked = copy.copy(self)
+        for name, value in vars(self).items():
+            if isinstance(value, dict | set):
+                setattr(forked, name, copy.copy(value))
         forked.table = copy.deepcopy(self.table)
-        forked.nodes = dict(self.nodes)
-        forked.pods = dict(self.pods)
-        forked._usage = dict(self._usage)  # vectors are replaced on change, never mutated
-        forked._counted = dict(self._counted)
-        forked._bound = set(self._bound)
-        forked._uid_by_name = dict(self._uid_by_name)
-        forked._bound_since = dict(self._bound_since)
         forked._reserving_nodes = {uid: set(n) for uid, n in self._reserving_nodes.items()}
         forked.listeners = []
         return forked
