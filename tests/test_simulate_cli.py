@@ -98,6 +98,8 @@ def test_bad_input_is_one_line_naming_what_is_wrong(
     code = main(["simulate", "--snapshot", CLUSTER, "--pods", str(bad)])
     err = capsys.readouterr().err
     assert code == 2 and "preemptible='maybe'" in err and len(err.strip().splitlines()) == 1
+    code = main(["simulate", "--snapshot", CLUSTER, "--pods", str(tmp_path / "nope.yaml")])
+    assert code == 2 and "cannot read pending pods" in capsys.readouterr().err
 
 
 def test_the_server_and_cli_do_not_import_the_plotting_extra() -> None:

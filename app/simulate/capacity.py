@@ -1,5 +1,6 @@
-"""What capacity to add: for the pods the cluster could not place, the fewest new nodes shaped
-like existing ones, found by first-fit decreasing with the live path's own predicates.
+"""What capacity to add: for the pods the cluster could not place, few new nodes shaped like
+existing ones, found by first-fit decreasing (a heuristic, not a proven minimum) with the live
+path's own predicates.
 
 A *shape* is everything about a node the policy reads except its name and what runs on it:
 allocatable resources, GPU type and memory, pool, pool-only, pool priority, spot. Each distinct

@@ -11,7 +11,7 @@ from typing import Any
 
 import msgspec
 
-from app.state.file_source import kube_objects, read_documents
+from app.state.file_source import SnapshotFileError, kube_objects, read_documents
 from app.wire.types import QueuedPod
 
 DEFAULT_NAMESPACE = "default"
@@ -68,7 +68,11 @@ def pending_pods(documents: Any, origin: str) -> list[PendingPod]:
 
 def read_pending(path: str | Path) -> list[PendingPod]:
     """The pods in a YAML or JSON file, in queue order (see :func:`pending_pods`)."""
-    return pending_pods(read_documents(path), str(path))
+    try:
+        documents = read_documents(path)
+    except SnapshotFileError as exc:
+        raise PendingPodsError(f"cannot read pending pods {path}: {exc.__cause__}") from exc
+    return pending_pods(documents, str(path))
 
 
 def _check(pods: Sequence[PendingPod], origin: str) -> None:
