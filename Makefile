@@ -10,7 +10,7 @@ PORT   ?= 8888
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev,chart]'
+	$(PY) -m pip install -q -e '.[dev,chart,report]'
 	touch $(STAMP)
 
 run: $(STAMP)
@@ -56,3 +56,8 @@ bench-live: $(STAMP)
 
 bench-bind: $(STAMP)
 	$(PY) -m bench.bind_bench $(ARGS)
+
+# simulate: the README's 100-pod example and 1,000 pending pods against 5,000 nodes.
+.PHONY: bench-simulate
+bench-simulate: $(STAMP)
+	$(PY) -m bench.simulate_bench $(ARGS)

@@ -13,6 +13,7 @@ import uvicorn
 from app.api.server import Runtime, Source, create_app
 from app.config import ConfigError, Settings, load_settings
 from app.logs import configure_logging
+from app.simulate import command as simulate_command
 from app.sources import NODES, PODS, FileSource, LiveSource
 from app.state.readiness import Readiness
 
@@ -30,6 +31,9 @@ def _parser() -> argparse.ArgumentParser:
     source.add_argument("--snapshot", help="serve a fixed cluster from a YAML/JSON file")
     source.add_argument("--kubeconfig", help="watch the API server named in this kubeconfig")
     serve.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    simulate_command.add_arguments(
+        commands.add_parser("simulate", help="place pending pods on a snapshot; what to add")
+    )
     return parser
 
 
@@ -91,4 +95,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "serve":
         return serve(args)
+    if args.command == "simulate":
+        return simulate_command.run(args)
     return 2

@@ -58,6 +58,4 @@ class DecisionObserver(Observer):
 
 
 def _gpu_type(demand: PodDemand) -> str:
-    if not demand.wants_gpu:
-        return "none"
-    return demand.gpu_types[0] if demand.gpu_types else "any"
+    return demand.preferred_gpu_type or "none"

@@ -234,3 +234,26 @@ def test_free_is_allocatable_minus_usage_minus_reservations() -> None:
     )
     assert snapshot.free("g")[GPU] == 1
     assert np.array_equal(snapshot.usage("g"), snapshot.table.used[:, snapshot.table.rows["g"]])
+
+
+def test_a_fork_changes_without_touching_the_original() -> None:
+    clock = Clock()
+    annotations = ledger(("r", {"nvidia.com/gpu": 1}, clock.now + 60))
+    original = snapshot_of(
+        [node("g", gpus=4, annotations=annotations), node("c")],
+        [pod("x", node_name="g", gpus=2, phase="Running"), pod("r", uid="r")],
+        clock=clock,
+    )
+    version, free_g, free_c = original.version, original.free("g"), original.free("c")
+    fork = original.fork()
+    fork.set_pod(pod_facts(msgspec.convert(pod("y", node_name="c", cpu="3"), Pod)))
+    fork.set_pod(pod_facts(msgspec.convert(pod("r", uid="r", node_name="g", gpus=1), Pod)))
+    fork.delete_pod("uid-default-x")
+    fork.delete_node("c")
+    assert fork.free("g")[GPU] == 3 and "c" not in fork.nodes and fork.is_bound("r")
+    assert fork.is_gone("uid-default-x")
+    assert original.version == version and set(original.nodes) == {"g", "c"}
+    assert np.array_equal(original.free("g"), free_g) and original.free("g")[GPU] == 1
+    assert np.array_equal(original.free("c"), free_c)
+    assert not original.is_bound("r") and not original.is_gone("uid-default-x")
+    assert original.pod_named("default", "y") is None

@@ -17,6 +17,8 @@ from app.api.hotpath import HotPath, error_body
 from app.config import Settings
 from app.extender import Extender, PodError, filter_error
 from app.metrics import CONTENT_TYPE, Metrics
+from app.simulate.pending import PendingPodsError
+from app.simulate.service import simulate_body
 from app.state.readiness import Readiness
 from app.wire.codec import BadRequest, decode_extender_args, encode
 
@@ -166,6 +168,19 @@ def create_app(runtime: Runtime, source: Source | None = None) -> HotPath:
         if format == "text":
             return PlainTextResponse(_explain_text(report))
         return Response(encode(report), media_type="application/json")
+
+    @api.post("/simulate")
+    async def simulate(request: Request) -> Response:
+        """A PodList of pending pods → where they would go, why not, what to add (the
+        ``simulate --format json`` reply), against a copy of the live snapshot: writes nothing."""
+        extender = runtime.extender
+        if extender is None or not runtime.readiness.ready:
+            return JSONResponse({"Error": runtime.readiness.reason}, status_code=503)
+        try:
+            body = await simulate_body(runtime.settings, extender.snapshot, await request.body())
+        except PendingPodsError as exc:
+            return JSONResponse({"Error": str(exc)}, status_code=400)
+        return Response(body, media_type="application/json")
 
     @api.get("/metrics")
     async def metrics() -> Response:

@@ -38,6 +38,13 @@ class PodDemand:
     def wants_gpu(self) -> bool:
         return self.gpu_count > 0
 
+    @property
+    def preferred_gpu_type(self) -> str | None:
+        """The GPU type the pod prefers most: None for CPU pods, ``any`` when it names none."""
+        if not self.wants_gpu:
+            return None
+        return self.gpu_types[0] if self.gpu_types else ANY_GPU_TYPE
+
 
 def _annotation_or_label(
     key: str, annotations: Mapping[str, str], labels: Mapping[str, str]

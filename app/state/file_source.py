@@ -25,12 +25,14 @@ class SnapshotFileError(ValueError):
     """The snapshot file cannot be read, or an object in it is unusable."""
 
 
-def _objects(document: Any) -> Iterator[dict[str, Any]]:
+def kube_objects(document: Any) -> Iterator[dict[str, Any]]:
+    """The objects in loaded YAML/JSON: lists (``List``, ``NodeList``...) and bare lists are
+    flattened, and items of a typed list get its item ``kind`` when they lack one."""
     if document is None:
         return
     if isinstance(document, list):
         for item in document:
-            yield from _objects(item)
+            yield from kube_objects(item)
     elif isinstance(document, dict):
         if isinstance(document.get("items"), list):
             list_kind = str(document.get("kind", ""))
@@ -38,7 +40,7 @@ def _objects(document: Any) -> Iterator[dict[str, Any]]:
             for item in document["items"]:
                 if isinstance(item, dict) and item_kind and "kind" not in item:
                     item = {**item, "kind": item_kind}
-                yield from _objects(item)
+                yield from kube_objects(item)
         else:
             yield document
 
@@ -49,7 +51,7 @@ def parse_objects(
     """Turn loaded YAML/JSON documents into node and pod records."""
     nodes: list[NodeFacts] = []
     pods: list[PodFacts] = []
-    for index, obj in enumerate(_objects(documents)):
+    for index, obj in enumerate(kube_objects(documents)):
         kind = obj.get("kind")
         name = (obj.get("metadata") or {}).get("name", "?")
         try:

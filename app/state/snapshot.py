@@ -8,6 +8,7 @@ All mutation happens on one thread (the event loop); readers never see a half-ap
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
@@ -171,6 +172,20 @@ class Snapshot:
         fresh = list(pods)
         self.set_pods(fresh)
         self.keep_only_pods({p.uid for p in fresh})
+
+    def fork(self) -> Snapshot:
+        """An independent copy to change without touching this one (a what-if, e.g.
+        ``simulate``). Records are frozen and amount vectors are replaced on change, never
+        mutated, so they are shared; every dict and set index is copied (any added later too),
+        the table deeply. No listeners are carried over."""
+        forked = copy.copy(self)
+        for name, value in vars(self).items():
+            if isinstance(value, dict | set):
+                setattr(forked, name, copy.copy(value))
+        forked.table = copy.deepcopy(self.table)
+        forked._reserving_nodes = {uid: set(n) for uid, n in self._reserving_nodes.items()}
+        forked.listeners = []
+        return forked
 
     # ---- reading -------------------------------------------------------------------------
 

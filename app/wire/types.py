@@ -7,6 +7,8 @@ tags (``metadata``, ``spec``...). Every other field of a Pod or Node is skipped 
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import msgspec
 
 QuantityText = str | int | float
@@ -50,6 +52,22 @@ class Pod(msgspec.Struct, omit_defaults=True):
     metadata: ObjectMeta = msgspec.field(default_factory=ObjectMeta)
     spec: PodSpec = msgspec.field(default_factory=PodSpec)
     status: PodStatus = msgspec.field(default_factory=PodStatus)
+
+
+class QueuedMeta(ObjectMeta, omit_defaults=True):
+    creationTimestamp: datetime | None = None
+
+
+class QueuedSpec(PodSpec, omit_defaults=True):
+    priority: int | None = None
+    """Filled from the pod's PriorityClass by admission; kube-scheduler's queue sorts on it."""
+
+
+class QueuedPod(Pod, omit_defaults=True):
+    """A pending pod with what kube-scheduler's queue orders it by (``simulate`` reads these)."""
+
+    metadata: QueuedMeta = msgspec.field(default_factory=QueuedMeta)
+    spec: QueuedSpec = msgspec.field(default_factory=QueuedSpec)
 
 
 class NodeStatus(msgspec.Struct, omit_defaults=True):
