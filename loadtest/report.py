@@ -26,24 +26,18 @@ MD_HEADER = (
 )
 
 
+def _git(*args: str) -> str:
+    out = subprocess.run(
+        ["git", "-C", str(REPO), *args], capture_output=True, text=True, timeout=10, check=False
+    )
+    return out.stdout.strip()
+
+
 def git_rev() -> str:
     """The checked-out commit, short, with +dirty when tracked files differ from it."""
     try:  # read-only
-        out = subprocess.run(
-            ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=False,
-        )
-        dirty = subprocess.run(
-            ["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=False,
-        )
-        return out.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+        dirty = _git("status", "--porcelain", "--untracked-files=no")
+        return _git("rev-parse", "--short", "HEAD") + ("+dirty" if dirty else "")
     except OSError:
         return "unknown"
 
