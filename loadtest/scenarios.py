@@ -146,10 +146,11 @@ class State:
 def prepare_state(sc: Scenario, *, seed: int, regen: bool) -> State:
     """Generate (or reuse) the cluster file and payload directory for a scenario."""
     DATA.mkdir(parents=True, exist_ok=True)
-    cluster = DATA / f"cluster-n{sc.nodes}-p{sc.pods}-s{seed}.yaml"
+    # JSON, not YAML: the extender reads a 5,000-node snapshot in ~1 s instead of 20-70 s here
+    cluster = DATA / f"cluster-n{sc.nodes}-p{sc.pods}-s{seed}.json"
     if regen or not cluster.exists():
         t0 = time.monotonic()
-        tmp = cluster.with_suffix(".tmp.yaml")
+        tmp = cluster.with_suffix(".tmp.json")
         generate.write_cluster(generate.make_cluster(sc.nodes, sc.pods, seed), tmp)
         tmp.replace(cluster)
         print(f"  generated {cluster.name} in {time.monotonic() - t0:.1f}s", flush=True)
