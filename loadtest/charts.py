@@ -2,7 +2,8 @@
 ``load`` extra; never a server dependency).
 
 - ``<scenario>.png``: p50 / p90 / p99 of k6's http_req_duration, medians over the rounds, for
-  each server measured (the floor, the Go peer floor, the extender);
+  each server measured (the floor, the Go peer floor, the extender), and beside it each
+  server's CPU time per request;
 - ``cluster.png``: kube-scheduler pods/s per set-up for each cluster size of the cluster
   benchmark (``results/cluster.json``, written by ``make bench-cluster``), median over rounds
   with the range as error bars.
@@ -66,6 +67,21 @@ def latency_series(res: Mapping[str, Any]) -> dict[str, dict[str, float]]:
         }
         if len(values) == len(PERCENTILES):
             out[side] = values
+    return out
+
+
+def cpu_series(res: Mapping[str, Any]) -> dict[str, float]:
+    """{side: the server's CPU ms per request, median over its rounds}: steadier than latency
+    on a shared machine, because other processes' load delays requests but adds no CPU."""
+    out = {}
+    for side in SIDES:
+        values = [
+            r["server_cpu_ms_per_req"]
+            for r in res.get("runs", [])
+            if r.get("side") == side and r.get("server_cpu_ms_per_req") is not None
+        ]
+        if values:
+            out[side] = float(statistics.median(values))
     return out
 
 
@@ -140,7 +156,7 @@ def write_latency_chart(results_json: Path) -> list[Path]:
     if not series:
         return []
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, (ax, cpu_ax) = plt.subplots(1, 2, figsize=(9, 4), gridspec_kw={"width_ratios": [3, 1]})
     _bars(
         ax,
         [label for label, _ in PERCENTILES],
@@ -159,6 +175,15 @@ def write_latency_chart(results_json: Path) -> list[Path]:
         + ", ".join(ratios),
         fontsize=9,
     )
+    cpu = cpu_series(res)
+    bars = cpu_ax.bar(
+        [SIDES[s][0].split(" (")[0] for s in cpu],
+        list(cpu.values()),
+        color=[SIDES[s][1] for s in cpu],
+    )
+    cpu_ax.bar_label(bars, labels=[f"{v:.2f}" for v in cpu.values()], fontsize=7, padding=2)
+    cpu_ax.set_ylabel("server CPU, ms per request (median)")
+    cpu_ax.tick_params(axis="x", labelsize=7, labelrotation=20)
     return [_save(fig, results_json.with_suffix(".png"))]
 
 

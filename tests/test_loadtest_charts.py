@@ -21,7 +21,7 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 def _round(side: str, p50: float, p90: float, p99: float) -> dict[str, Any]:
     stats = {"med": p50, "p(90)": p90, "p(95)": (p90 + p99) / 2, "p(99)": p99, "max": 2 * p99}
-    return {"side": side, "metrics": {"http_req_duration": stats}}
+    return {"side": side, "metrics": {"http_req_duration": stats}, "server_cpu_ms_per_req": p50}
 
 
 def _results(*sides: str) -> dict[str, Any]:
@@ -79,15 +79,25 @@ def test_latency_series_are_medians_over_each_sides_rounds() -> None:
     assert series["target"] == {"p50": 4.0, "p90": 8.0, "p99": 12.0}
 
 
+def test_server_cpu_is_the_median_over_each_sides_rounds() -> None:
+    assert charts.cpu_series(_results("floor", "go-floor", "target")) == {
+        "floor": 1.0,
+        "go-floor": 2.0,
+        "target": 4.0,
+    }
+
+
 def test_a_side_that_was_not_measured_is_left_out() -> None:
-    assert list(charts.latency_series(_results("floor", "target"))) == ["floor", "target"]
+    res = _results("floor", "target")
+    assert list(charts.latency_series(res)) == ["floor", "target"]
+    assert list(charts.cpu_series(res)) == ["floor", "target"]
 
 
 def test_the_latency_chart_is_a_png_beside_the_results_file(tmp_path: Path) -> None:
     results = tmp_path / "filter-prioritize-5000.json"
     results.write_text(json.dumps(_results("floor", "go-floor", "target")))
     assert charts.write_latency_chart(results) == [tmp_path / "filter-prioritize-5000.png"]
-    assert _png_size(tmp_path / "filter-prioritize-5000.png") == (770, 440)
+    assert _png_size(tmp_path / "filter-prioritize-5000.png") == (990, 440)
 
 
 def test_a_results_file_without_latencies_gets_no_chart(tmp_path: Path) -> None:
