@@ -33,10 +33,15 @@ def _git(*args: str) -> str:
     return out.stdout.strip()
 
 
+# the runner's own output: rewriting it between scenarios does not change what is measured
+OWN_OUTPUT = (f":!{RESULTS.relative_to(REPO)}", f":!{README.relative_to(REPO)}")
+
+
 def git_rev() -> str:
-    """The checked-out commit, short, with +dirty when tracked files differ from it."""
+    """The checked-out commit, short, with +dirty when tracked files other than the runner's
+    own output differ from it."""
     try:  # read-only
-        dirty = _git("status", "--porcelain", "--untracked-files=no")
+        dirty = _git("status", "--porcelain", "--untracked-files=no", "--", ".", *OWN_OUTPUT)
         return _git("rev-parse", "--short", "HEAD") + ("+dirty" if dirty else "")
     except OSError:
         return "unknown"
