@@ -84,8 +84,9 @@ def logged_errors(procs: Sequence[Proc]) -> dict[str, Any]:
 
 
 def _start_apiserver(
-    sc: Scenario, state: State, s: RunSettings, procs: Procs, workdir: Path, tag: str
+    state: State, s: RunSettings, procs: Procs, workdir: Path, tag: str
 ) -> tuple[Proc, str, Path]:
+    """A fresh API server with the scenario's objects; (process, base URL, kubeconfig)."""
     port = free_port()
     base = f"http://{LOOPBACK}:{port}"
     api = procs.start(
@@ -139,7 +140,7 @@ def one_run(
     try:
         api_base = None
         if sc.needs_apiserver:
-            api, api_base, kubeconfig = _start_apiserver(sc, state, settings, procs, workdir, tag)
+            api, api_base, kubeconfig = _start_apiserver(state, settings, procs, workdir, tag)
             started.append(api)
             env["PLACEMENT_EXTENDER_KUBE__KUBECONFIG"] = str(kubeconfig)
             env["KUBECONFIG"] = str(kubeconfig)
