@@ -884,12 +884,25 @@ class Payloads:
     pods: list[dict[str, Any]]  # the pending v1 Pods, in body order
     binds: list[bytes]  # ExtenderBindingArgs, Node = first candidate
     windows: list[list[str]]
+    pod_kind: str = "mixed"
 
 
-def _payload_shape(rng: random.Random, names: _Names, pools: Sequence[str]) -> _PodShape:
+POD_KINDS = ("mixed", "cpu", "gpu")
+GPU_SHARE = 0.45  # of the mixed payload pods: GPU pods below it, CPU pods up to CPU_UPTO,
+CPU_UPTO = 0.93  # best-effort pods above
+
+
+def _payload_shape(
+    rng: random.Random, names: _Names, pools: Sequence[str], pod_kind: str = "mixed"
+) -> _PodShape:
     roll = rng.random()
+    # one draw either way, so "mixed" keeps its sequence; "cpu"/"gpu" squeeze it into that range
+    if pod_kind == "gpu":
+        roll *= GPU_SHARE
+    elif pod_kind == "cpu":
+        roll = GPU_SHARE + roll * (CPU_UPTO - GPU_SHARE)
     cid = names.container_id()
-    if roll < 0.45:
+    if roll < GPU_SHARE:
         return _pod_shape(
             rng,
             kind="gpu",
@@ -900,7 +913,7 @@ def _payload_shape(rng: random.Random, names: _Names, pools: Sequence[str]) -> _
             pool=rng.choice([p for p, *_ in GPU_POOLS]) if rng.random() < 0.25 else None,
             preemptible=rng.random() < 0.25,
         )
-    kind = "cpu" if roll < 0.93 else "best-effort"
+    kind = "cpu" if roll < CPU_UPTO else "best-effort"
     return _pod_shape(
         rng,
         kind=kind,
@@ -918,10 +931,14 @@ def make_payloads(
     count: int,
     seed: int,
     repeat_shapes: float = 0.0,
+    pod_kind: str = "mixed",
 ) -> Payloads:
-    """``count`` filter/prioritize bodies, each for a different pending pod."""
+    """``count`` filter/prioritize bodies, each for a different pending pod; ``pod_kind``
+    "cpu" or "gpu" makes every pod a CPU pod or a GPU pod instead of the usual mix."""
     if mode not in ("names", "full"):
         raise ValueError("mode must be 'names' or 'full'")
+    if pod_kind not in POD_KINDS:
+        raise ValueError(f"pod_kind must be one of {', '.join(POD_KINDS)}")
     nodes = cluster_nodes(cluster)
     names_list = [n["metadata"]["name"] for n in nodes]
     rng = random.Random(f"payloads:{seed}:{mode}:{candidates}")
@@ -943,7 +960,7 @@ def make_payloads(
         if shapes and rng.random() < repeat_shapes:
             shape = rng.choice(shapes)  # a replica: same container-id and requests
         else:
-            shape = _payload_shape(rng, names, pools)
+            shape = _payload_shape(rng, names, pools, pod_kind)
             shapes.append(shape)
         pod = _render_pod(
             shape, name=names.pod(shape.app), uid=_uid(rng), rv=rv + i, created=600 + i * 0.05
@@ -974,7 +991,7 @@ def make_payloads(
         bodies.append(body)
         pods.append(pod)
         windows.append(win)
-    return Payloads(mode, candidates, seed, bodies, pods, binds, windows)
+    return Payloads(mode, candidates, seed, bodies, pods, binds, windows, pod_kind)
 
 
 def _write_jsonl(path: Path, lines: Sequence[bytes]) -> None:
@@ -1016,6 +1033,7 @@ def write_payloads(p: Payloads, out: str | Path, *, cluster_path: str | None = N
         "candidates": p.candidates,
         "count": len(p.bodies),
         "seed": p.seed,
+        "pod_kind": p.pod_kind,
         "cluster": cluster_path,
         "body_bytes": {
             "min": min(sizes),
@@ -1056,6 +1074,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=0.0,
         help="fraction of pods that are replicas of an earlier pod's shape (default 0: all unique)",
     )
+    p.add_argument(
+        "--pod-kind",
+        choices=POD_KINDS,
+        default="mixed",
+        help="mixed (default: GPU, CPU and best-effort pods), or only cpu or only gpu pods",
+    )
     p.add_argument("-o", "--output", required=True, help="DIR, FILE.jsonl or FILE.json")
     args = ap.parse_args(argv)
     if args.cmd == "cluster":
@@ -1070,6 +1094,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         count=args.count,
         seed=args.seed,
         repeat_shapes=args.repeat_shapes,
+        pod_kind=args.pod_kind,
     )
     out = write_payloads(pl, args.output, cluster_path=str(args.cluster))
     sizes = sorted(len(b) for b in pl.bodies)

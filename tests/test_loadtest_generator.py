@@ -278,3 +278,22 @@ def test_the_floor_answers_recorded_requests_in_the_reply_shapes(
     assert hosts == [n["metadata"]["name"] for n in full["Nodes"]["items"]]
     bind = _recorded("nodecache-bind-gpu-worker.json")["request"]
     assert json.loads(floor.bind_reply(json.dumps(bind).encode())) == {"Error": ""}
+
+
+@pytest.mark.parametrize("pod_kind", ["cpu", "gpu"])
+def test_a_pod_kind_makes_every_payload_pod_of_that_kind(
+    cluster: dict[str, Any], pod_kind: str
+) -> None:
+    pods = _payloads(cluster, count=60, pod_kind=pod_kind).pods
+    gpus = [g._pod_requests(p)[2] for p in pods]
+    if pod_kind == "gpu":
+        assert all(gpus)
+    else:
+        assert not any(gpus)
+        assert all(p["status"]["qosClass"] != "BestEffort" for p in pods)
+        assert all(g.P + "gpu-types" not in p["metadata"]["annotations"] for p in pods)
+
+
+def test_an_unknown_pod_kind_is_refused_by_name(cluster: dict[str, Any]) -> None:
+    with pytest.raises(ValueError, match="pod_kind must be one of mixed, cpu, gpu"):
+        _payloads(cluster, pod_kind="tpu")
