@@ -45,3 +45,8 @@ bench-live: $(STAMP)
 
 bench-bind: $(STAMP)
 	$(PY) -m bench.bind_bench $(ARGS)
+
+# Hostile-input fuzzing (tests/test_fuzz.py) with many more cases than `make test` (~20 min here).
+.PHONY: fuzz
+fuzz: $(STAMP)
+	$(PY) -m pytest -q tests/test_fuzz.py --hypothesis-profile=fuzz
