@@ -46,7 +46,7 @@ bench-live: $(STAMP)
 bench-bind: $(STAMP)
 	$(PY) -m bench.bind_bench $(ARGS)
 
-# Hostile-input fuzzing (tests/test_fuzz.py) with many more cases than `make test` (~20 min here).
+# Hostile-input fuzzing (tests/test_fuzz.py): 60,000 cases instead of `make test`'s 5,200 (~6 min here).
 .PHONY: fuzz
 fuzz: $(STAMP)
 	$(PY) -m pytest -q tests/test_fuzz.py --hypothesis-profile=fuzz
