@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 import uvicorn
 
 from app.api.server import Runtime, Source, create_app
+from app.api.serving import GracefulServer, graceful_timeout
 from app.config import ConfigError, Settings, load_settings
 from app.logs import configure_logging
 from app.simulate import command as simulate_command
@@ -77,7 +79,7 @@ def serve(args: argparse.Namespace) -> int:
             "ssl_certfile": settings.server.tls_cert_file,
             "ssl_keyfile": settings.server.tls_key_file,
         }
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
         host=settings.server.host,
         port=settings.server.port,
@@ -85,8 +87,10 @@ def serve(args: argparse.Namespace) -> int:
         http="httptools",
         access_log=False,
         log_config=None,
+        timeout_graceful_shutdown=math.ceil(graceful_timeout(runtime)),
         **tls,
     )
+    GracefulServer(config, runtime).run()
     return 0
 
 

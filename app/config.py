@@ -73,6 +73,12 @@ class Server(_Section):
     port: int = Field(8888, ge=1, le=65535)
     max_body_bytes: int = Field(64 * 1024 * 1024, ge=1024)
     """Larger request bodies get HTTP 413 (full-nodes mode sends ~3 KB per node)."""
+    read_timeout_seconds: float = Field(5.0, gt=0)
+    """A hot verb's body must arrive within this (else 408): a stalled client holds nothing.
+    kube-scheduler's httpTimeout (5 s) has given up on the call by then anyway."""
+    shutdown_delay_seconds: float = Field(0.0, ge=0)
+    """After SIGTERM, /readyz answers 503 and the verbs are still served this long before the
+    listener closes (the chart uses a preStop sleep instead)."""
     tls_cert_file: str | None = None
     tls_key_file: str | None = None
     log_level: Literal["debug", "info", "warning", "error"] = "info"

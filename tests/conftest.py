@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import settings
 
 from app.api.server import Runtime, create_app
 from app.config import load_settings
@@ -43,3 +44,7 @@ async def make_client() -> AsyncIterator[ClientFactory]:
 @pytest.fixture
 def not_ready_runtime() -> Runtime:
     return Runtime(settings=load_settings(), readiness=Readiness(NODES, PODS))
+
+
+# `make fuzz`: tests/test_fuzz.py runs this many cases per verb instead of its CI count.
+settings.register_profile("fuzz", max_examples=20_000)

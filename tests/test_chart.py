@@ -23,8 +23,11 @@ helm = pytest.importorskip("helm_python", reason="pip install -e '.[chart]'")
 kubernetes_validate = pytest.importorskip("kubernetes_validate", reason="pip install -e '.[chart]'")
 
 from app.api.server import VERBS as APP_VERBS  # noqa: E402
+from app.api.server import Runtime  # noqa: E402
+from app.api.serving import graceful_timeout  # noqa: E402
 from app.config import Settings  # noqa: E402
 from app.permissions import REQUIRED  # noqa: E402
+from app.state.readiness import Readiness  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 CHART = ROOT / "deploy" / "helm" / "placement-extender"
@@ -764,3 +767,50 @@ def test_schema_config_mirrors_app_settings() -> None:
     chart_keys = _object_keys(chart_schema, chart_schema["properties"]["config"], "config")
     app_keys = _object_keys(app_schema, app_schema, "config")
     assert chart_keys == app_keys
+
+
+# --------------------------------------------------------------------------------------------
+# shutdown
+
+
+@pytest.mark.usefixtures("clean_env")
+def test_grace_period_covers_the_prestop_sleep_and_the_apps_shutdown(chart: Any) -> None:
+    out = rendered(chart, "default")
+    deployment = out.get("Deployment", FULLNAME)
+    spec = pod_spec(deployment)
+    prestop = container(deployment)["lifecycle"]["preStop"]
+    assert prestop == {"sleep": {"seconds": 5}}
+    settings = Settings(**yaml.safe_load(out.app_config_text()))
+    runtime = Runtime(settings=settings, readiness=Readiness())
+    # after the preStop sleep: SIGTERM, the app's delay, then in-flight calls (its own bound)
+    stopping = 5 + settings.server.shutdown_delay_seconds + graceful_timeout(runtime)
+    assert spec["terminationGracePeriodSeconds"] >= stopping
+    assert "lifecycle" not in container(
+        render(chart, {"preStopSleepSeconds": 0}).get("Deployment", FULLNAME)
+    )
+
+
+@pytest.mark.parametrize(
+    ("values", "minimum"),
+    [
+        ({"terminationGracePeriodSeconds": 13}, 14),  # 5 + 0 + 5 (read) + 3 (budget) + 1
+        ({"terminationGracePeriodSeconds": 20, "preStopSleepSeconds": 12}, 21),
+        ({"config": {"server": {"shutdown_delay_seconds": 20}}}, 34),
+        (
+            {
+                "config": {"bind": {"budget_seconds": 9}},
+                "scheduler": {"httpTimeoutSeconds": 10},
+                "terminationGracePeriodSeconds": 19,
+            },
+            20,
+        ),
+    ],
+)
+def test_render_fails_when_the_grace_period_cannot_cover_shutdown(
+    chart: Any, values: dict[str, Any], minimum: int
+) -> None:
+    with pytest.raises(
+        helm.HelmRenderError, match=rf"terminationGracePeriodSeconds .* at least {minimum}"
+    ):
+        render(chart, values)
+    render(chart, {**values, "terminationGracePeriodSeconds": minimum})  # enough

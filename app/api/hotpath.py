@@ -6,6 +6,7 @@ Everything else goes to the wrapped application.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
@@ -64,10 +65,17 @@ def error_body(message: str) -> bytes:
 class HotPath:
     """Serve ``POST <path>`` for the given handlers; delegate everything else."""
 
-    def __init__(self, fallback: ASGIApp, handlers: dict[str, Handler], max_body: int) -> None:
+    def __init__(
+        self,
+        fallback: ASGIApp,
+        handlers: dict[str, Handler],
+        max_body: int,
+        read_timeout: float | None = None,
+    ) -> None:
         self.fallback = fallback
         self.handlers = handlers
         self.max_body = max_body
+        self.read_timeout = read_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         handler = self.handlers.get(scope.get("path", "")) if scope["type"] == "http" else None
@@ -78,9 +86,14 @@ class HotPath:
             await send_json(send, 405, error_body("use POST"), [(b"allow", b"POST")])
             return
         try:
-            body = await read_body(receive, scope, self.max_body)
+            async with asyncio.timeout(self.read_timeout):
+                body = await read_body(receive, scope, self.max_body)
         except BodyTooLarge:
             await send_json(send, 413, error_body(f"request body over {self.max_body} bytes"))
+            return
+        except TimeoutError:
+            message = f"request body not received within {self.read_timeout:g}s"
+            await send_json(send, 408, error_body(message), [(b"connection", b"close")])
             return
         status, reply = await handler(body)
         await send_json(send, status, reply)

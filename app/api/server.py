@@ -48,6 +48,8 @@ class Runtime:
     extender: Extender | None = None
     bind: Handler | None = None
     metrics: Metrics = field(default_factory=Metrics)
+    shutting_down: bool = False
+    """Set on SIGTERM: /readyz answers 503 while in-flight calls finish."""
 
 
 def _not_ready(runtime: Runtime) -> tuple[int, bytes]:
@@ -151,6 +153,8 @@ def create_app(runtime: Runtime, source: Source | None = None) -> HotPath:
 
     @api.get("/readyz")
     async def readyz() -> PlainTextResponse:
+        if runtime.shutting_down:
+            return PlainTextResponse("shutting down", status_code=503)
         ready = runtime.readiness.ready and runtime.extender is not None
         return PlainTextResponse(runtime.readiness.reason, status_code=200 if ready else 503)
 
@@ -193,7 +197,8 @@ def create_app(runtime: Runtime, source: Source | None = None) -> HotPath:
         ),
         f"/{VERBS.bind}": timed(runtime.metrics, VERBS.bind, bind_handler(runtime)),
     }
-    return HotPath(api, handlers, runtime.settings.server.max_body_bytes)
+    server = runtime.settings.server
+    return HotPath(api, handlers, server.max_body_bytes, server.read_timeout_seconds)
 
 
 def timed(metrics: Metrics, verb: str, handler: Handler) -> Handler:

@@ -27,6 +27,19 @@ class BadRequest(ValueError):
     """The body is not JSON, or not the shape kube-scheduler sends (HTTP 400)."""
 
 
+def _parsed(decoder: msgspec.json.Decoder[Any], body: bytes | msgspec.Raw) -> Any:
+    """``decoder.decode(body)``; malformed or too deeply nested JSON is a :class:`BadRequest`.
+    A value of the wrong type (``msgspec.ValidationError``) is left to the caller."""
+    try:
+        return decoder.decode(body)
+    except msgspec.ValidationError:
+        raise  # a subclass of DecodeError: the JSON itself is fine
+    except msgspec.DecodeError as exc:
+        raise BadRequest(f"request body is not valid JSON: {exc}") from exc
+    except RecursionError as exc:  # msgspec keeps to the interpreter's recursion limit
+        raise BadRequest("request body is not valid JSON: nested too deeply") from exc
+
+
 def _field_names(kind: type[msgspec.Struct]) -> dict[str, str]:
     return {name.lower(): name for name in kind.__struct_fields__}
 
@@ -51,23 +64,28 @@ def _decode(
     body: bytes, decoder: msgspec.json.Decoder[Any], kind: type[T], fields: dict[str, str]
 ) -> T:
     try:
-        value: T = decoder.decode(body)
+        value: T = _parsed(decoder, body)
     except msgspec.ValidationError:
         pass  # perhaps other key spellings: normalise below
-    except msgspec.DecodeError as exc:
-        raise BadRequest(f"request body is not valid JSON: {exc}") from exc
     else:
         if all(getattr(value, f) is not None for f in _REQUIRED[kind]):
             return value
-    return _decode_any_case(body, kind, fields)
+    return _decode_any_case(body, decoder, kind, fields)
 
 
-def _decode_any_case(body: bytes, kind: type[T], fields: dict[str, str]) -> T:
-    raw = _any_decoder.decode(body)
+def _decode_any_case(
+    body: bytes, decoder: msgspec.json.Decoder[Any], kind: type[T], fields: dict[str, str]
+) -> T:
+    try:
+        raw = _parsed(_any_decoder, body)
+    except msgspec.ValidationError as exc:  # a number out of range
+        raise BadRequest(f"request body is not valid JSON: {exc}") from exc
     if not isinstance(raw, dict):
         raise BadRequest(f"request body must be a JSON object, not {type(raw).__name__}")
     try:
-        return msgspec.convert(_normalise_keys(raw, fields), kind)
+        # re-encoded, not converted: raw fields (full-nodes ``Nodes.items``) need JSON text
+        value: T = decoder.decode(encode(_normalise_keys(raw, fields)))
+        return value
     except msgspec.ValidationError as exc:
         raise BadRequest(f"request body does not match {kind.__name__}: {exc}") from exc
 
@@ -83,17 +101,30 @@ def decode_extender_args(body: bytes) -> ExtenderArgs:
     """Decode a filter/prioritize body; raise :class:`BadRequest` if it has no usable ``Pod``."""
     args = _decode(body, _args_decoder, ExtenderArgs, _ARG_FIELDS)
     if args.Nodes is None and args.NodeNames is None:
-        args = _decode_any_case(body, ExtenderArgs, _ARG_FIELDS)
+        args = _decode_any_case(body, _args_decoder, ExtenderArgs, _ARG_FIELDS)
     if args.Pod is None:
         raise BadRequest("request body has no Pod")
+    if args.Nodes is not None and args.Nodes.items:
+        _check_utf8(body)
     return args
+
+
+def _check_utf8(body: bytes) -> None:
+    """Full-nodes mode echoes the kept nodes' bytes back: they must be valid UTF-8 even where
+    the decoder skipped them (names mode never sends skipped bytes back, so needs no check)."""
+    try:
+        body.decode()
+    except UnicodeDecodeError as exc:
+        raise BadRequest(
+            f"request body is not valid JSON: invalid UTF-8 at byte {exc.start}"
+        ) from exc
 
 
 def decode_binding_args(body: bytes) -> ExtenderBindingArgs:
     """Decode a bind body; raise :class:`BadRequest` if a required field is empty."""
     args = _decode(body, _binding_decoder, ExtenderBindingArgs, _BINDING_FIELDS)
     if not (args.PodName and args.PodNamespace and args.Node):
-        args = _decode_any_case(body, ExtenderBindingArgs, _BINDING_FIELDS)
+        args = _decode_any_case(body, _binding_decoder, ExtenderBindingArgs, _BINDING_FIELDS)
     missing = [f for f in ("PodName", "PodNamespace", "Node") if not getattr(args, f)]
     if missing:
         raise BadRequest(f"bind request lacks {', '.join(missing)}")
@@ -101,5 +132,10 @@ def decode_binding_args(body: bytes) -> ExtenderBindingArgs:
 
 
 def decode_node(raw: bytes | msgspec.Raw) -> Node:
-    """Decode the fields of a v1.Node the extender uses."""
-    return _node_decoder.decode(raw)
+    """Decode the fields of a v1.Node the extender uses; :class:`BadRequest` if they are not
+    the shape of a v1.Node (full-nodes mode: the node came in the request body)."""
+    try:
+        node: Node = _parsed(_node_decoder, raw)
+    except msgspec.ValidationError as exc:
+        raise BadRequest(f"a node in Nodes.items is not a v1.Node: {exc}") from exc
+    return node

@@ -86,16 +86,17 @@ class RawNodeList(msgspec.Struct):
     items: list[msgspec.Raw] | None = None
 
 
-class ExtenderArgs(msgspec.Struct):
-    """kube-scheduler's ``ExtenderArgs`` (filter and prioritize bodies)."""
+class ExtenderArgs(msgspec.Struct, forbid_unknown_fields=True):
+    """kube-scheduler's ``ExtenderArgs`` (filter and prioritize bodies). A key spelled any
+    other way sends the body to the codec's case-insensitive path."""
 
     Pod: Pod | None = None
     Nodes: RawNodeList | None = None
     NodeNames: list[str] | None = None
 
 
-class ExtenderBindingArgs(msgspec.Struct):
-    """kube-scheduler's ``ExtenderBindingArgs`` (bind body)."""
+class ExtenderBindingArgs(msgspec.Struct, forbid_unknown_fields=True):
+    """kube-scheduler's ``ExtenderBindingArgs`` (bind body); other spellings as above."""
 
     PodName: str = ""
     PodNamespace: str = ""

@@ -144,6 +144,10 @@ Every check that must stop a bad install. Included by templates/validate.yaml.
 {{- fail (printf "scheduler.httpTimeoutSeconds (%v) must be greater than config.bind.budget_seconds (%v): kube-scheduler would abandon a bind the extender is still committing" .Values.scheduler.httpTimeoutSeconds $budget) }}
 {{- end }}
 {{- $server := dig "server" dict (.Values.config | default dict) }}
+{{- $stopping := addf .Values.preStopSleepSeconds (dig "shutdown_delay_seconds" 0.0 $server) (dig "read_timeout_seconds" 5.0 $server) $budget 1.0 }}
+{{- if lt (float64 .Values.terminationGracePeriodSeconds) (float64 $stopping) }}
+{{- fail (printf "terminationGracePeriodSeconds (%v) must be at least %v: preStopSleepSeconds + config.server.shutdown_delay_seconds + config.server.read_timeout_seconds + config.bind.budget_seconds + 1, or a bind in flight at shutdown is killed" .Values.terminationGracePeriodSeconds $stopping) }}
+{{- end }}
 {{- if or (hasKey $server "tls_cert_file") (hasKey $server "tls_key_file") }}
 {{- fail "set tls.enabled (and tls.secretName or tls.certManager) instead of config.server.tls_cert_file/tls_key_file: the chart mounts the certificate and switches probes and the scheduler to HTTPS" }}
 {{- end }}
