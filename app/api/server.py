@@ -47,6 +47,14 @@ class Runtime:
     bind: Handler | None = None
     metrics: Metrics = field(default_factory=Metrics)
 
+    def __post_init__(self) -> None:
+        self.metrics.ready.set_function(lambda: float(self.ready))
+
+    @property
+    def ready(self) -> bool:
+        """What /readyz answers: the snapshot is loaded and not being re-listed."""
+        return self.readiness.ready and self.extender is not None
+
 
 def _not_ready(runtime: Runtime) -> tuple[int, bytes]:
     return 503, error_body(f"extender not ready: {runtime.readiness.reason}")
@@ -149,8 +157,8 @@ def create_app(runtime: Runtime, source: Source | None = None) -> HotPath:
 
     @api.get("/readyz")
     async def readyz() -> PlainTextResponse:
-        ready = runtime.readiness.ready and runtime.extender is not None
-        return PlainTextResponse(runtime.readiness.reason, status_code=200 if ready else 503)
+        status = 200 if runtime.ready else 503
+        return PlainTextResponse(runtime.readiness.reason, status_code=status)
 
     @api.post("/explain")
     async def explain(request: Request, format: str = "json") -> Response:
