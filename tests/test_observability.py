@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.promql import dashboard_queries, load_dashboard, names, require_binary
+from tests.promql import dashboard_queries, load_dashboard, names, require_binary, substitute
 from tests.test_chart import CHART, FULLNAME, NAMESPACE, helm, render, rendered
 
 ALERTS = {
@@ -84,8 +84,9 @@ def test_dashboard_configmap_is_the_committed_json_with_the_sidecar_label(chart:
     committed = (CHART / "dashboards" / "placement-extender.json").read_text()
     dashboard = load_dashboard(configmap["data"][key])
     assert dashboard == load_dashboard(committed)
-    with_folder = render(chart, {"dashboards": {"enabled": True,
-                                                "annotations": {"grafana_folder": "Scheduling"}}})
+    with_folder = render(
+        chart, {"dashboards": {"enabled": True, "annotations": {"grafana_folder": "Scheduling"}}}
+    )
     meta = with_folder.get("ConfigMap", f"{FULLNAME}-dashboard")["metadata"]
     assert meta["annotations"] == {"grafana_folder": "Scheduling"}
 
@@ -105,8 +106,7 @@ def test_dashboard_has_the_rows_variables_and_one_data_source() -> None:
             assert panel["targets"], panel["title"]
     for where, expr in dashboard_queries(dashboard):
         # every query is scoped to the chosen namespace and replicas
-        for metric, labels in names(expr.replace("$__rate_interval", "1m").replace(
-                "$__range", "1h")).selectors:
+        for metric, labels in names(substitute(expr)).selectors:
             assert {"namespace", "pod"} <= labels, (where, metric)
 
 

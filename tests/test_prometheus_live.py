@@ -105,7 +105,7 @@ class Scraped:
             known |= self.labels[metric]
             if labels - self.labels[metric]:
                 wrong.append(f"{metric} has no label {sorted(labels - self.labels[metric])}")
-        if named.grouping - known - {"le"}:
+        if named.grouping - known:
             wrong.append(f"grouped by unknown labels {sorted(named.grouping - known)}")
         for operand in operands(expr):
             values = [float(s["value"][1]) for s in self.prometheus.query(operand)]
@@ -167,8 +167,21 @@ def scraped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scraped]:
         api.add_node(node("gpu-1", gpus=2, product="Tesla-T4"))
         kubeconfig = write_kubeconfig(work / "kubeconfig.json", api.base_url)
         port = free_port()
-        extender = start([sys.executable, "-m", "app", "serve", "--kubeconfig", str(kubeconfig),
-                          "--host", "127.0.0.1", "--port", str(port)], work / "extender.log")
+        extender = start(
+            [
+                sys.executable,
+                "-m",
+                "app",
+                "serve",
+                "--kubeconfig",
+                str(kubeconfig),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            work / "extender.log",
+        )
         prom_port = free_port()
         (work / "prometheus.yml").write_text(json.dumps({
             "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
@@ -179,9 +192,15 @@ def scraped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scraped]:
                                     "labels": {"namespace": NAMESPACE, "pod": REPLICA}}],
             }],
         }))  # fmt: skip
-        server = start([prometheus_bin, f"--config.file={work / 'prometheus.yml'}",
-                        f"--storage.tsdb.path={work / 'data'}",
-                        f"--web.listen-address=127.0.0.1:{prom_port}"], work / "prometheus.log")
+        server = start(
+            [
+                prometheus_bin,
+                f"--config.file={work / 'prometheus.yml'}",
+                f"--storage.tsdb.path={work / 'data'}",
+                f"--web.listen-address=127.0.0.1:{prom_port}",
+            ],
+            work / "prometheus.log",
+        )
         prometheus = Prometheus(f"http://127.0.0.1:{prom_port}")
         try:
             with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
@@ -265,4 +284,3 @@ def test_the_check_fails_for_a_metric_or_label_the_extender_does_not_export(
     assert scraped.problems(f'{PREFIX}binds_total{{outcome="no_such_outcome"}}') == [
         f'no data: {PREFIX}binds_total{{outcome="no_such_outcome"}}'
     ]
-
