@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -47,6 +47,14 @@ class Metrics:
         )
         self.bind_retries = Counter(
             f"{PREFIX}_bind_retries_total", "Reservation attempts after the first.", registry=r
+        )
+        self.bind_budget = Gauge(
+            f"{PREFIX}_bind_budget_seconds",
+            "The time one bind may take (bind.budget_seconds); 0 while binding is unavailable.",
+            registry=r,
+        )
+        self.ready = Gauge(
+            f"{PREFIX}_ready", "1 while this replica answers /readyz with 200, else 0.", registry=r
         )
 
     def watch_source(

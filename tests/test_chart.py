@@ -46,6 +46,7 @@ K8S_VERSION = kubernetes_validate.utils.latest_version()
 # Custom resources: no OpenAPI schema in kubernetes-validate; their shape is checked below.
 CRD_KINDS = {
     ("monitoring.coreos.com/v1", "ServiceMonitor"),
+    ("monitoring.coreos.com/v1", "PrometheusRule"),  # shape: tests/test_observability.py
     ("cert-manager.io/v1", "Certificate"),
 }
 
@@ -99,6 +100,11 @@ SCENARIOS: dict[str, dict[str, Any]] = {
         },
     },
     "service-monitor-http": {"metrics": {"serviceMonitor": {"enabled": True}}},
+    "dashboards-and-alerts": {
+        "metrics": {"serviceMonitor": {"enabled": True}},
+        "dashboards": {"enabled": True},
+        "prometheusRule": {"enabled": True},
+    },
 }
 
 

@@ -57,6 +57,16 @@ async def test_decision_metrics_after_filter_and_prioritize_traffic() -> None:
     given = sum(value(found, prefix + "prioritize_scores_total", score=str(s)) for s in range(11))
     assert given == 6  # 3 calls × 2 nodes
     assert value(found, prefix + "snapshot_nodes") == 0  # no source registered in this runtime
+    assert value(found, prefix + "ready") == 1
+    assert value(found, prefix + "bind_budget_seconds") == 0  # no binder: binding unavailable
+
+
+async def test_ready_follows_readyz(not_ready_runtime: Runtime) -> None:
+    transport = httpx.ASGITransport(app=create_app(not_ready_runtime))
+    async with httpx.AsyncClient(transport=transport, base_url="http://x") as client:
+        assert (await client.get("/readyz")).status_code == 503
+        found = samples((await client.get("/metrics")).text)
+    assert value(found, "placement_extender_ready") == 0
 
 
 async def test_bind_and_source_metrics_in_live_mode(apiserver: ApiServerStandIn) -> None:
@@ -104,4 +114,8 @@ async def test_bind_and_source_metrics_in_live_mode(apiserver: ApiServerStandIn)
         value(found, prefix + "snapshot_nodes") == 1 and value(found, prefix + "snapshot_pods") == 2
     )
     assert value(found, prefix + "watch_events_total", kind="nodes", event="lists") == 1
+    # exported from zero, so the first re-list shows in rate() and increase()
+    assert (prefix + "watch_events_total", (("event", "relists"), ("kind", "pods"))) in found
+    assert value(found, prefix + "bind_budget_seconds") == settings.bind.budget_seconds
+    assert value(found, prefix + "ready") == 1
     assert value(found, prefix + "snapshot_age_seconds") >= 0

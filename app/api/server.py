@@ -51,6 +51,15 @@ class Runtime:
     shutting_down: bool = False
     """Set on SIGTERM: /readyz answers 503 while in-flight calls finish."""
 
+    def __post_init__(self) -> None:
+        self.metrics.ready.set_function(lambda: float(self.ready))
+
+    @property
+    def ready(self) -> bool:
+        """What /readyz answers: the snapshot is loaded and not being re-listed, and the
+        process is not shutting down."""
+        return self.readiness.ready and self.extender is not None and not self.shutting_down
+
 
 def _not_ready(runtime: Runtime) -> tuple[int, bytes]:
     return 503, error_body(f"extender not ready: {runtime.readiness.reason}")
@@ -153,10 +162,8 @@ def create_app(runtime: Runtime, source: Source | None = None) -> HotPath:
 
     @api.get("/readyz")
     async def readyz() -> PlainTextResponse:
-        if runtime.shutting_down:
-            return PlainTextResponse("shutting down", status_code=503)
-        ready = runtime.readiness.ready and runtime.extender is not None
-        return PlainTextResponse(runtime.readiness.reason, status_code=200 if ready else 503)
+        reason = "shutting down" if runtime.shutting_down else runtime.readiness.reason
+        return PlainTextResponse(reason, status_code=200 if runtime.ready else 503)
 
     @api.post("/explain")
     async def explain(request: Request, format: str = "json") -> Response:

@@ -123,6 +123,7 @@ class Binder:
         self.api = api
         self.snapshot = snapshot
         self.metrics = metrics or Metrics()
+        self.metrics.bind_budget.set(self.bind_settings.budget_seconds)
         self.wall_clock = wall_clock
         self.rng = rng or random.Random()
         self.ledger_key = snapshot.parsing.keys.reservations

@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 NODES = "nodes"
 PODS = "pods"
 GONE = 410
+WATCH_EVENTS = ("lists", "watches", "relists", "watch_errors")  # counted per kind
 LIST_PAGE = 500  # objects per list page, as client-go's pager
 
 _event_decoder = msgspec.json.Decoder(WatchEvent)
@@ -111,6 +112,8 @@ class Watcher:
         self.timeout = settings.kube.watch_timeout_seconds
         self.backoff = Backoff(0.2, settings.kube.resync_backoff_max_seconds)
         self.counters = counters
+        for event in WATCH_EVENTS:  # exported from zero, so rate() and increase() see the first
+            counters.setdefault(f"{kind.name}_{event}", 0)
         self.stopped = threading.Event()
         self._response: Any = None
         self.thread = threading.Thread(target=self.run, name=f"watch-{kind.name}", daemon=True)
