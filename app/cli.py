@@ -8,8 +8,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-import uvicorn
-
+from app.api.listen import Listeners
 from app.api.server import Runtime, Source, create_app
 from app.config import ConfigError, Settings, load_settings
 from app.logs import configure_logging
@@ -61,28 +60,14 @@ def serve(args: argparse.Namespace) -> int:
     try:
         settings = _settings(args)
         source = _source(args, settings)
+        listeners = Listeners(settings.server)  # reads the TLS files: a bad one is one line
     except (ConfigError, ValueError) as exc:
         print(f"placement-extender: {exc}", file=sys.stderr)
         return 2
     configure_logging(settings.server.log_level)
     runtime = Runtime(settings=settings, readiness=Readiness(NODES, PODS))
     app = create_app(runtime, source)
-    tls: dict[str, Any] = {}
-    if settings.server.tls_cert_file:
-        tls = {
-            "ssl_certfile": settings.server.tls_cert_file,
-            "ssl_keyfile": settings.server.tls_key_file,
-        }
-    uvicorn.run(
-        app,
-        host=settings.server.host,
-        port=settings.server.port,
-        loop="uvloop",
-        http="httptools",
-        access_log=False,
-        log_config=None,
-        **tls,
-    )
+    listeners.run(app)
     return 0
 
 

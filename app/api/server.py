@@ -178,7 +178,14 @@ def create_app(runtime: Runtime, source: Source | None = None) -> HotPath:
         ),
         f"/{VERBS.bind}": timed(runtime.metrics, VERBS.bind, bind_handler(runtime)),
     }
+    if not runtime.settings.server.explain:
+        handlers["/explain"] = explain_off
     return HotPath(api, handlers, runtime.settings.server.max_body_bytes)
+
+
+async def explain_off(_: bytes) -> tuple[int, bytes]:
+    """POST /explain with ``server.explain`` false."""
+    return 404, error_body("/explain is off (server.explain: false)")
 
 
 def timed(metrics: Metrics, verb: str, handler: Handler) -> Handler:
