@@ -101,8 +101,21 @@ def test_live_reservation_counts_until_its_pod_is_seen_bound() -> None:
     )
     assert snapshot.free("a")[CPU] == 5000  # now counted as the pod, not twice
     assert snapshot.free("a")[PODS] == 109
-    snapshot.delete_pod("pod-1")
+    snapshot.set_pod(facts(pod("p1", uid="pod-1", cpu="3", phase="Pending"), snapshot))
     assert snapshot.free("a")[CPU] == 5000  # unbound again: the unexpired entry holds once more
+
+
+def test_a_deleted_pods_reservation_holds_nothing() -> None:
+    """A deleted pod can never be bound (a Binding carries its UID): its unexpired ledger entry
+    frees its capacity at once instead of at expiry."""
+    clock = Clock()
+    annotations = ledger(("pod-1", {"cpu": 3000, "pods": 1}, clock.now + 60))
+    snapshot = snapshot_of([node("a", cpu="8", annotations=annotations)], clock=clock)
+    snapshot.set_pod(facts(pod("p1", uid="pod-1", cpu="3", phase="Pending"), snapshot))
+    assert snapshot.free("a")[CPU] == 5000
+    snapshot.delete_pod("pod-1")
+    assert snapshot.free("a")[CPU] == 8000
+    assert snapshot.accounted("pod-1")
 
 
 def test_expired_reservations_stop_counting() -> None:

@@ -197,7 +197,7 @@ class Binder:
                 used=used,
                 ledger=node.reservations,
                 pod_uid=pod.uid,
-                is_bound=self.snapshot.is_bound,
+                is_bound=self.snapshot.accounted,
                 now=now,
             )
             missing = shortfalls(requests, free)
@@ -335,6 +335,8 @@ class Binder:
 
     def _settled(self, pod_uid: str) -> bool:
         """Seen bound long enough that its ledger entry may go (see Bind.prune_bound_after)."""
+        if self.snapshot.is_gone(pod_uid):
+            return True
         return self.snapshot.bound_for(pod_uid) > self.bind_settings.prune_bound_after_seconds
 
     async def _call(self, deadline: float, function: Callable[..., T], *args: Any) -> T:

@@ -33,7 +33,8 @@ def free_for(
     is_bound: Callable[[str], bool],
     now: float,
 ) -> dict[str, int]:
-    """allocatable − used − live reservations of *other* pods not yet seen bound."""
+    """allocatable − used − live reservations of *other* pods whose capacity is not yet
+    accounted for otherwise (``is_bound``: seen bound, or deleted)."""
     free = {r: allocatable.get(r, 0) - used.get(r, 0) for r in set(allocatable) | set(used)}
     for entry in ledger:
         if entry.pod_uid == pod_uid or not entry.live(now) or is_bound(entry.pod_uid):

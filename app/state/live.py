@@ -146,6 +146,9 @@ class Watcher:
                     version = None
                     continue
                 self._count("watch_errors")
+                # Until a watch is open again this replica's view may be stale: out of the
+                # Service, so kube-scheduler calls a replica that still sees the cluster.
+                self.post(self.readiness.loading, self.kind.name)
                 delay = self.backoff.next()
                 log.warning(
                     "watch failed, reconnecting",
@@ -202,6 +205,7 @@ class Watcher:
         )
         self._response = response
         self._count("watches")
+        self.post(self.readiness.loaded, self.kind.name)
         try:
             if self.stopped.is_set():  # stop() ran before the response was published
                 return version

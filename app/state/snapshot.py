@@ -43,6 +43,10 @@ class NodeParsing:
         return cls(Keys(settings.prefix), settings.gpu_resource, settings.all_gpu_aliases)
 
 
+GONE_MEMORY_SECONDS = 3600.0
+"""How long deleted pods' UIDs are remembered; longer than any reservation's time to live."""
+
+
 class Snapshot:
     """In-memory cluster state with a columnar node table kept current incrementally."""
 
@@ -59,6 +63,7 @@ class Snapshot:
         self._bound: set[str] = set()  # uids of pods with a node, in any phase
         self._uid_by_name: dict[tuple[str, str], str] = {}
         self._bound_since: dict[str, float] = {}  # pod uid → when this snapshot saw it bound
+        self._gone: dict[str, float] = {}  # uid of a deleted pod → when (oldest first)
         self._reserving_nodes: dict[str, set[str]] = {}  # pod uid → nodes whose ledger names it
         self._next_expiry = float("inf")
         self.listeners: list[Callable[[], None]] = []
@@ -127,9 +132,10 @@ class Snapshot:
             del self._uid_by_name[(facts.namespace, facts.name)]
         self._uncount(uid)
         self._bound_since.pop(uid, None)
-        if uid in self._bound:
-            self._bound.discard(uid)
-            self._reservations_changed(uid)
+        self._bound.discard(uid)
+        self._forget_gone(now := self.clock())
+        self._gone[uid] = now
+        self._reservations_changed(uid)  # a deleted pod holds nothing, reserved or not
         self._touch()
 
     def set_nodes(self, nodes: Iterable[NodeFacts]) -> None:
@@ -188,6 +194,15 @@ class Snapshot:
         """Whether this snapshot has seen the pod with a node."""
         return uid in self._bound
 
+    def accounted(self, uid: str) -> bool:
+        """Whether a ledger entry of this pod no longer needs counting: the pod is seen bound
+        (it counts itself) or deleted (it can never be bound: Bindings carry its UID)."""
+        return uid in self._bound or uid in self._gone
+
+    def is_gone(self, uid: str) -> bool:
+        """Whether this snapshot saw the pod deleted (within the last ``GONE_MEMORY_SECONDS``)."""
+        return uid in self._gone
+
     def bound_for(self, uid: str) -> float:
         """Seconds since this snapshot first saw the pod bound (0 if it has not)."""
         since = self._bound_since.get(uid)
@@ -235,11 +250,20 @@ class Snapshot:
         now = self.clock() if now is None else now
         held: dict[str, int] = {}
         for entry in facts.reservations:
-            if entry.live(now) and entry.pod_uid not in self._bound:
+            if entry.live(now) and not self.accounted(entry.pod_uid):
                 for resource, amount in entry.requests:
                     held[resource] = held.get(resource, 0) + amount
                 self._next_expiry = min(self._next_expiry, entry.expires_at)
         return held
+
+    def _forget_gone(self, now: float) -> None:
+        """Deleted pods are remembered as long as a ledger entry could name them."""
+        gone = self._gone
+        while gone:
+            uid, since = next(iter(gone.items()))
+            if now - since < GONE_MEMORY_SECONDS:
+                break
+            del gone[uid]
 
     def _recompute_reserved(self, node: str, now: float | None = None) -> None:
         facts = self.nodes.get(node)

@@ -5,6 +5,12 @@ first 64 bits of sha256 (precomputed per node when the node changes, per pod onc
 and mix64 is the splitmix64 finaliser, a bijection with full avalanche. The same container ID
 therefore prefers the same nodes on every call, and different IDs spread evenly; a node leaving
 moves only the IDs that preferred it.
+
+The score is 1 for the ID's home node — the candidate with the highest weight — and 0 for the
+rest. A graded score (weight / 2^64) was tried first: through a real kube-scheduler its part of
+the 0..10 scale rounded to the same integer on most candidates, so kube-scheduler's own
+tie-breaking (least allocated) spread one ID over several nodes. When the home node is full it is
+not a candidate, and the ID's next node by weight takes its place, the same for every replica.
 """
 
 from __future__ import annotations
@@ -17,7 +23,6 @@ from app.policy.demand import PodDemand
 from app.policy.types import FloatArray, ScoreComponent
 
 NAME = "affinity"
-_TWO_64 = float(2**64)
 
 
 def mix64(values: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
@@ -37,7 +42,11 @@ def weights(pod: PodDemand, nodes: Candidates) -> npt.NDArray[np.uint64]:
 
 
 def score(pod: PodDemand, nodes: Candidates) -> FloatArray:
-    return weights(pod, nodes) / _TWO_64
+    """1.0 for the home node among the candidates, 0.0 elsewhere."""
+    result: FloatArray = np.zeros(len(nodes))
+    if len(nodes):
+        result[int(np.argmax(weights(pod, nodes)))] = 1.0
+    return result
 
 
 COMPONENT = ScoreComponent(NAME, score)

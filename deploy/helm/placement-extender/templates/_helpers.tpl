@@ -226,7 +226,7 @@ The verbs are the extender's routes: POST /filter, /prioritize, /bind.
   prioritizeVerb: prioritize
   bindVerb: bind
   weight: {{ .Values.scheduler.weight | int }}
-  nodeCacheCapable: true
+  nodeCacheCapable: {{ .Values.scheduler.nodeCacheCapable }}
   httpTimeout: {{ include "placement-extender.httpTimeout" . }}
   ignorable: {{ .Values.scheduler.ignorable }}
   {{- if .Values.tls.enabled }}

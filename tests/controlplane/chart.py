@@ -1,0 +1,72 @@
+"""What a user installs, rendered from the Helm chart: the scheduler profile and the
+extender's RBAC. Only what differs between a cluster and loopback is changed (the extender's
+URL, the kubeconfig, leader election, client rate limits)."""
+
+from __future__ import annotations
+
+import copy
+from functools import cache
+from typing import Any
+
+import yaml
+
+from tests.controlplane.cluster import EXTENDER_NAMESPACE, ROOT
+
+CHART = ROOT / "deploy" / "helm" / "placement-extender"
+RELEASE = "pe"
+
+
+@cache
+def _render(values_yaml: str) -> tuple[dict[str, Any], ...]:
+    import helm_python  # the [chart] extra: the real Helm v4 SDK
+
+    with helm_python.Chart.load(CHART) as chart:
+        files = chart.render(
+            yaml.safe_load(values_yaml), name=RELEASE, namespace=EXTENDER_NAMESPACE
+        )
+    objects: list[dict[str, Any]] = []
+    for path, text in sorted(files.items()):
+        if path.endswith(".yaml"):
+            objects.extend(doc for doc in yaml.safe_load_all(text) if doc)
+    return tuple(objects)
+
+
+def rendered(values: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """The chart's objects for ``values`` (deep copies: callers may edit them)."""
+    return copy.deepcopy(list(_render(yaml.safe_dump(values or {}, sort_keys=True))))
+
+
+def scheduler_config(
+    *,
+    extender_url: str,
+    kubeconfig: str,
+    scheduler_name: str = "placement-scheduler",
+    values: dict[str, Any] | None = None,
+    qps: int = 5000,
+) -> dict[str, Any]:
+    """The chart's KubeSchedulerConfiguration, pointed at ``extender_url`` over loopback."""
+    chart_values = {"scheduler": {"name": scheduler_name}}
+    for key, value in (values or {}).items():
+        chart_values.setdefault(key, {}).update(value)
+    maps = [
+        o for o in rendered(chart_values)
+        if o["kind"] == "ConfigMap" and o["metadata"]["name"].endswith("-scheduler")
+    ]  # fmt: skip
+    assert len(maps) == 1, "the chart renders one scheduler ConfigMap"
+    config: dict[str, Any] = yaml.safe_load(maps[0]["data"]["config.yaml"])
+    config["leaderElection"] = {"leaderElect": False}
+    config["clientConnection"] = {"kubeconfig": kubeconfig, "qps": qps, "burst": qps}
+    (extender,) = config["extenders"]
+    extender["urlPrefix"] = extender_url
+    return config
+
+
+def extender_rbac() -> list[dict[str, Any]]:
+    """The chart's ClusterRole and ClusterRoleBinding for the extender's service account."""
+    objects = rendered()
+    roles = [o for o in objects if o["kind"] == "ClusterRole"]
+    names = {r["metadata"]["name"] for r in roles}
+    bindings = [
+        o for o in objects if o["kind"] == "ClusterRoleBinding" and o["roleRef"]["name"] in names
+    ]  # fmt: skip
+    return [*roles, *bindings]

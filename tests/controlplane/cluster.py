@@ -1,0 +1,226 @@
+"""A real control plane on loopback: etcd + kube-apiserver, and kube-scheduler and extender
+processes on demand. Binaries come from ``KUBEBUILDER_ASSETS`` (envtest's layout: one directory
+holding etcd, kube-apiserver, kube-scheduler)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import kubernetes
+import urllib3
+import yaml
+
+from tests.controlplane.processes import Proc, free_port, http_ok, wait_until
+
+# kube-apiserver serves a self-signed certificate on loopback; the clients skip verification.
+urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+
+ASSETS_ENV = "KUBEBUILDER_ASSETS"
+BINARIES = ("etcd", "kube-apiserver", "kube-scheduler")
+ROOT = Path(__file__).resolve().parents[2]
+
+ADMIN_TOKEN = "admin-token"
+EXTENDER_TOKEN = "extender-token"
+EXTENDER_NAMESPACE = "placement-system"
+EXTENDER_SERVICE_ACCOUNT = "pe-placement-extender"
+
+
+@dataclass(frozen=True)
+class Assets:
+    """Where the control-plane binaries are."""
+
+    directory: Path
+
+    def binary(self, name: str) -> str:
+        return str(self.directory / name)
+
+    @classmethod
+    def from_env(cls) -> Assets | None:
+        """The assets named by ``KUBEBUILDER_ASSETS``, or None when it is unset."""
+        value = os.environ.get(ASSETS_ENV)
+        return cls(Path(value)) if value else None
+
+    def missing(self) -> list[str]:
+        return [b for b in BINARIES if not os.access(self.directory / b, os.X_OK)]
+
+
+def write_kubeconfig(path: Path, server: str, token: str) -> Path:
+    """A kubeconfig that reaches ``server`` with a bearer token (the serving cert is
+    self-signed by kube-apiserver, so verification is skipped: loopback only)."""
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {"name": "e2e", "cluster": {"server": server, "insecure-skip-tls-verify": True}}
+        ],
+        "users": [{"name": "e2e", "user": {"token": token}}],
+        "contexts": [{"name": "e2e", "context": {"cluster": "e2e", "user": "e2e"}}],
+        "current-context": "e2e",
+    }
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@dataclass
+class Extender:
+    """One extender replica serving on 127.0.0.1."""
+
+    proc: Proc
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+class ControlPlane:
+    """etcd + kube-apiserver on free loopback ports; kube-scheduler and extender processes
+    started on demand. ``stop()`` ends everything it started; logs stay in ``workdir/logs``."""
+
+    def __init__(self, assets: Assets, workdir: Path, *, etcd_on_tmpfs: bool = True) -> None:
+        self.assets = assets
+        self.workdir = workdir
+        self.logs = workdir / "logs"
+        self.logs.mkdir(parents=True, exist_ok=True)
+        shm = Path("/dev/shm")
+        self._etcd_dir = Path(
+            tempfile.mkdtemp(prefix="etcd-", dir=shm if etcd_on_tmpfs and shm.is_dir() else None)
+        )
+        self.etcd_port, self.etcd_peer_port, self.port = free_port(), free_port(), free_port()
+        self.url = f"https://127.0.0.1:{self.port}"
+        self.admin_kubeconfig = write_kubeconfig(
+            workdir / "admin.kubeconfig", self.url, ADMIN_TOKEN
+        )
+        self.extender_kubeconfig = write_kubeconfig(
+            workdir / "extender.kubeconfig", self.url, EXTENDER_TOKEN
+        )
+        self.etcd: Proc | None = None
+        self.apiserver: Proc | None = None
+        self.children: list[Proc] = []
+        self._serial = 0
+
+    # ---- etcd and kube-apiserver -------------------------------------------------------------
+
+    def start(self) -> ControlPlane:
+        self._write_credentials()
+        self.etcd = self._spawn("etcd", [
+            self.assets.binary("etcd"), "--data-dir", str(self._etcd_dir), "--name", "default",
+            "--listen-client-urls", f"http://127.0.0.1:{self.etcd_port}",
+            "--advertise-client-urls", f"http://127.0.0.1:{self.etcd_port}",
+            "--listen-peer-urls", f"http://127.0.0.1:{self.etcd_peer_port}",
+            "--initial-advertise-peer-urls", f"http://127.0.0.1:{self.etcd_peer_port}",
+            "--initial-cluster", f"default=http://127.0.0.1:{self.etcd_peer_port}",
+        ])  # fmt: skip
+        self.start_apiserver()
+        return self
+
+    def start_apiserver(self) -> None:
+        """Start (or restart) kube-apiserver on the same port, etcd and credentials."""
+        d = self.workdir
+        self.apiserver = self._spawn("kube-apiserver", [
+            self.assets.binary("kube-apiserver"),
+            "--etcd-servers", f"http://127.0.0.1:{self.etcd_port}",
+            "--bind-address", "127.0.0.1", "--secure-port", str(self.port),
+            "--cert-dir", str(d / "apiserver-certs"),
+            "--token-auth-file", str(d / "tokens.csv"),
+            "--service-account-key-file", str(d / "sa.pub"),
+            "--service-account-signing-key-file", str(d / "sa.key"),
+            "--service-account-issuer", "https://kubernetes.default.svc",
+            "--service-cluster-ip-range", "10.96.0.0/24",
+            "--authorization-mode", "RBAC",
+            # No controller-manager: nobody would create service accounts, or lift the
+            # not-ready taint that TaintNodesByCondition puts on every new node.
+            "--disable-admission-plugins", "ServiceAccount,TaintNodesByCondition",
+        ])  # fmt: skip
+        auth = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+        wait_until(
+            self.apiserver,
+            lambda: http_ok(f"{self.url}/readyz", headers=auth),
+            timeout=60,
+            what="/readyz",
+        )
+
+    def kill_apiserver(self) -> None:
+        """SIGKILL kube-apiserver, as a crash would."""
+        assert self.apiserver is not None
+        self.apiserver.kill()
+        self.children.remove(self.apiserver)
+
+    def _write_credentials(self) -> None:
+        d = self.workdir
+        subprocess.run(["openssl", "genrsa", "-out", str(d / "sa.key"), "2048"],
+                       check=True, capture_output=True)  # fmt: skip
+        subprocess.run(["openssl", "rsa", "-in", str(d / "sa.key"), "-pubout", "-out",
+                        str(d / "sa.pub")], check=True, capture_output=True)  # fmt: skip
+        extender_user = f"system:serviceaccount:{EXTENDER_NAMESPACE}:{EXTENDER_SERVICE_ACCOUNT}"
+        (d / "tokens.csv").write_text(
+            f"{ADMIN_TOKEN},admin,admin,system:masters\n"
+            f'{EXTENDER_TOKEN},{extender_user},extender,"system:serviceaccounts"\n'
+        )
+
+    # ---- clients --------------------------------------------------------------------------
+
+    def api_client(self, **configuration: Any) -> kubernetes.client.ApiClient:
+        """An admin client of the official kubernetes library."""
+        config = kubernetes.client.Configuration()
+        config.connection_pool_maxsize = 32
+        kubernetes.config.load_kube_config(
+            config_file=str(self.admin_kubeconfig), client_configuration=config
+        )
+        for key, value in configuration.items():
+            setattr(config, key, value)
+        return kubernetes.client.ApiClient(config)
+
+    # ---- schedulers and extenders ---------------------------------------------------------------
+
+    def scheduler(self, config: dict[str, Any], name: str = "kube-scheduler") -> Proc:
+        """A kube-scheduler process running ``config`` (a KubeSchedulerConfiguration)."""
+        self._serial += 1
+        path = self.workdir / f"{name}-{self._serial}.yaml"
+        path.write_text(yaml.safe_dump(config))
+        return self._spawn(name, [
+            self.assets.binary("kube-scheduler"), "--config", str(path), "--secure-port", "0",
+            "--v", "2",
+        ])  # fmt: skip
+
+    def extender(
+        self, name: str = "extender", env: dict[str, str] | None = None, *, timeout: float = 60
+    ) -> Extender:
+        """An extender replica in live mode (RBAC of the chart's ClusterRole, see
+        ``apply_extender_rbac``), returned once its /readyz answers 200."""
+        port = free_port()
+        environ = {k: v for k, v in os.environ.items() if not k.startswith("PLACEMENT_EXTENDER_")}
+        environ.update(env or {})
+        proc = self._spawn(name, [
+            sys.executable, "-m", "app", "serve", "--kubeconfig", str(self.extender_kubeconfig),
+            "--host", "127.0.0.1", "--port", str(port),
+        ], env=environ)  # fmt: skip
+        wait_until(proc, lambda: http_ok(f"http://127.0.0.1:{port}/readyz"), timeout=timeout,
+                   what="/readyz")  # fmt: skip
+        return Extender(proc, port)
+
+    def _spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> Proc:
+        self._serial += 1
+        log = self.logs / f"{self._serial:03d}-{name}.log"
+        proc = Proc(name, argv, log, env=env if env is not None else dict(os.environ))
+        self.children.append(proc)
+        return proc
+
+    def stop_child(self, proc: Proc) -> None:
+        proc.stop()
+        if proc in self.children:
+            self.children.remove(proc)
+
+    def stop(self) -> None:
+        """Stop everything, newest first; etcd's data directory goes too."""
+        for proc in reversed(self.children):
+            proc.stop(grace=5)
+        self.children.clear()
+        shutil.rmtree(self._etcd_dir, ignore_errors=True)

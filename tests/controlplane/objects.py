@@ -1,0 +1,199 @@
+"""Nodes and pods as plain API objects (no kubelet, as in kube-scheduler's scheduler_perf), and
+waiting for kube-scheduler's verdicts by watching the API server."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from kubernetes import watch
+from kubernetes.client import CoreV1Api, RbacAuthorizationV1Api
+from kubernetes.client.exceptions import ApiException
+
+from app.config import load_settings
+from app.contract import Keys
+
+JSON = dict[str, Any]
+KEYS = Keys(load_settings().prefix)
+GPU = load_settings().gpu_resource
+NAMESPACE = "default"
+
+
+def node(
+    name: str,
+    *,
+    cpu: str = "16",
+    memory: str = "64Gi",
+    pods: int = 110,
+    gpus: int = 0,
+    labels: dict[str, str] | None = None,
+) -> JSON:
+    """A Node with its status (capacity = allocatable, Ready)."""
+    allocatable = {"cpu": cpu, "memory": memory, "pods": str(pods)}
+    if gpus:
+        allocatable[GPU] = str(gpus)
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name, **(labels or {})}},
+        "status": {
+            "capacity": allocatable,
+            "allocatable": allocatable,
+            "conditions": [
+                {"type": "Ready", "status": "True", "reason": "KubeletReady", "message": "e2e node"}
+            ],
+        },
+    }
+
+
+def pod(
+    name: str,
+    *,
+    scheduler: str,
+    cpu: str = "100m",
+    memory: str = "128Mi",
+    gpus: int = 0,
+    annotations: dict[str, str] | None = None,
+    labels: dict[str, str] | None = None,
+    namespace: str = NAMESPACE,
+) -> JSON:
+    """A one-container pod for ``scheduler``."""
+    requests: JSON = {"cpu": cpu, "memory": memory}
+    limits: JSON = {}
+    if gpus:
+        requests[GPU] = limits[GPU] = str(gpus)
+    resources: JSON = {"requests": requests} | ({"limits": limits} if limits else {})
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "labels": labels or {},
+            "annotations": annotations or {},
+        },
+        "spec": {
+            "schedulerName": scheduler,
+            "containers": [
+                {"name": "main", "image": "registry.k8s.io/pause:3.10", "resources": resources}
+            ],
+        },
+    }
+
+
+def create_nodes(core: CoreV1Api, nodes: Iterable[JSON], threads: int = 16) -> None:
+    """Create each node, then PATCH its status (creation ignores status)."""
+
+    def one(obj: JSON) -> None:
+        core.create_node({k: v for k, v in obj.items() if k != "status"})
+        core.patch_node_status(obj["metadata"]["name"], {"status": obj["status"]})
+
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(one, nodes))
+
+
+def create_pods(core: CoreV1Api, pods: Iterable[JSON], threads: int = 16) -> list[JSON]:
+    """Create the pods; returns them as the API server stored them (with UIDs)."""
+
+    def one(obj: JSON) -> JSON:
+        created: JSON = core.api_client.sanitize_for_serialization(
+            core.create_namespaced_pod(obj["metadata"]["namespace"], obj)
+        )
+        return created
+
+    with ThreadPoolExecutor(threads) as pool:
+        return list(pool.map(one, pods))
+
+
+def delete_all(core: CoreV1Api, namespace: str = NAMESPACE) -> None:
+    """Every pod in ``namespace`` (at once: no kubelet to wait for) and every node."""
+    core.delete_collection_namespaced_pod(namespace, grace_period_seconds=0)
+    core.delete_collection_node()
+
+
+def apply_cluster_rbac(rbac: RbacAuthorizationV1Api, objects: Iterable[JSON]) -> None:
+    """Create ClusterRoles and ClusterRoleBindings (already present is fine)."""
+    for obj in objects:
+        create = (rbac.create_cluster_role if obj["kind"] == "ClusterRole"
+                  else rbac.create_cluster_role_binding)  # fmt: skip
+        try:
+            create(obj)
+        except ApiException as exc:
+            if exc.status != 409:
+                raise
+
+
+def unschedulable(obj: JSON) -> bool:
+    """kube-scheduler has given up on the pod for now (condition PodScheduled=False)."""
+    return any(
+        c.get("type") == "PodScheduled" and c.get("status") == "False"
+        and c.get("reason") == "Unschedulable"
+        for c in (obj.get("status") or {}).get("conditions") or ()
+    )  # fmt: skip
+
+
+def bound_node(obj: JSON) -> str | None:
+    node_name: str | None = (obj.get("spec") or {}).get("nodeName")
+    return node_name
+
+
+def settled(obj: JSON) -> bool:
+    """Bound, or marked unschedulable."""
+    return bound_node(obj) is not None or unschedulable(obj)
+
+
+def watch_pods(
+    core: CoreV1Api,
+    done: Callable[[dict[str, JSON]], bool],
+    *,
+    timeout: float,
+    namespace: str = NAMESPACE,
+    on_event: Callable[[str, JSON], None] | None = None,
+) -> dict[str, JSON]:
+    """Watch the namespace's pods until ``done(pods by name)`` holds; the pods then.
+
+    Raises TimeoutError with a summary when ``timeout`` passes first."""
+    deadline = time.monotonic() + timeout
+    listed = core.api_client.sanitize_for_serialization(core.list_namespaced_pod(namespace))
+    pods: dict[str, JSON] = {p["metadata"]["name"]: p for p in listed["items"]}
+    version = listed["metadata"]["resourceVersion"]
+    while not done(pods):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            summary = {
+                "bound": sum(1 for p in pods.values() if bound_node(p)),
+                "unschedulable": sum(1 for p in pods.values() if unschedulable(p)),
+                "total": len(pods),
+            }
+            raise TimeoutError(f"pods did not settle in {timeout:g}s: {summary}")
+        stream = watch.Watch().stream(
+            core.list_namespaced_pod, namespace, resource_version=version,
+            timeout_seconds=max(1, int(left)), allow_watch_bookmarks=True,
+        )  # fmt: skip
+        for event in stream:
+            obj = event["raw_object"]
+            version = obj["metadata"]["resourceVersion"]
+            if event["type"] == "BOOKMARK":
+                continue
+            name = obj["metadata"]["name"]
+            if event["type"] == "DELETED":
+                pods.pop(name, None)
+            else:
+                pods[name] = obj
+            if on_event is not None:
+                on_event(event["type"], obj)
+            if done(pods):
+                break
+    return pods
+
+
+def all_settled(names: Iterable[str]) -> Callable[[dict[str, JSON]], bool]:
+    """``done`` for :func:`watch_pods`: every named pod is bound or unschedulable."""
+    wanted = set(names)
+
+    def done(pods: dict[str, JSON]) -> bool:
+        return all(n in pods and settled(pods[n]) for n in wanted)
+
+    return done
