@@ -333,8 +333,9 @@ async def run(args: argparse.Namespace) -> int:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="100 binds a phase, 2 rounds")
     parser.add_argument("--pods", type=int, default=300, help="binds per phase")
     parser.add_argument("--concurrency", type=int, default=30)

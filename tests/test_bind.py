@@ -309,14 +309,28 @@ async def test_three_replicas_bind_400_pods_into_room_for_200(
         print(f"\n{kind}: 200 bound; CAS conflicts {conflicts:.0f}, retries {retries:.0f}")
 
 
-async def test_binds_to_one_node_from_one_replica_take_turns(apiserver: ApiServerStandIn) -> None:
+async def test_binds_waiting_for_one_node_share_one_write(apiserver: ApiServerStandIn) -> None:
     apiserver.add_node(node("a", cpu="16"))
     async with replicas(apiserver, 1) as [replica]:
         workers = [await pending(apiserver, replica, name=f"w{i}", cpu="1") for i in range(8)]
+        patches = apiserver.request_count(*NODE_PATCH)
         errors = await asyncio.gather(*(replica.bind(w, "a") for w in workers))
         assert errors == [""] * 8
+        assert apiserver.request_count(*NODE_PATCH) - patches == 1  # group commit
         assert replica.metrics.cas_conflicts._value.get() == 0
         assert len(ledger_of(apiserver, "a")) == 8
+
+
+async def test_a_shared_write_admits_in_arrival_order_within_capacity(
+    apiserver: ApiServerStandIn,
+) -> None:
+    apiserver.add_node(node("a", cpu="4"))
+    async with replicas(apiserver, 1) as [replica]:
+        workers = [await pending(apiserver, replica, name=f"w{i}", cpu="1500m") for i in range(3)]
+        errors = await asyncio.gather(*(replica.bind(w, "a") for w in workers))
+        assert errors[:2] == ["", ""]
+        assert errors[2] == "node a no longer fits: cpu 1 free, 1500m requested"
+        assert len(ledger_of(apiserver, "a")) == 2
 
 
 @pytest.mark.parametrize(("prune_after", "entries"), [(0.0, 1), (10.0, 2)])

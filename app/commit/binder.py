@@ -7,7 +7,9 @@
    The pod does not fit any more → ``Error`` naming the resources.
 4. PATCH the ledger (expired entries pruned, this pod's entry added) carrying the node's
    resourceVersion. 409 → someone else wrote first: back off (jittered), re-read, re-decide
-   from scratch; never replay the old write.
+   from scratch; never replay the old write. Binds waiting for the same node in this replica
+   share one write (group commit): decided in arrival order, each within what the earlier ones
+   left.
 5. POST the Binding with the pod's UID as precondition. Refused → release the reservation
    (best effort; the TTL covers the rest). No answer → keep it: the pod may be bound.
 
@@ -22,12 +24,12 @@ import random
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 import msgspec
 
-from app.commit.ledger_write import free_for, shortfalls, with_reservation, without_reservation
+from app.commit.ledger_write import admit_in_order, free_for, ledger_after
 from app.config import Settings
 from app.kube import CONNECTIONS, ApiReply, KubeApi, Unreachable
 from app.metrics import Metrics
@@ -74,6 +76,34 @@ class Attempts:
     binding_sent: bool = False
 
 
+@dataclass(eq=False)
+class _Waiting:
+    """One bind's reservation, queued for its node's next write."""
+
+    pod: PodFacts
+    requests: dict[str, int]
+    deadline: float
+    attempts: Attempts
+    done: asyncio.Future[NodeFacts]
+
+
+@dataclass(eq=False)
+class _Release:
+    """A reservation to remove (best effort) in its node's next write."""
+
+    deadline: float
+    done: asyncio.Future[None]
+
+
+@dataclass
+class _NodeQueue:
+    """What waits for one node's next write, and the task writing it."""
+
+    waiting: list[_Waiting] = field(default_factory=list)
+    releases: dict[str, _Release] = field(default_factory=dict)
+    writer: asyncio.Task[None] | None = None
+
+
 class Binder:
     """Commits placements for one extender replica."""
 
@@ -96,7 +126,7 @@ class Binder:
         self.wall_clock = wall_clock
         self.rng = rng or random.Random()
         self.ledger_key = snapshot.parsing.keys.reservations
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._queues: dict[str, _NodeQueue] = {}
         # the kubernetes client blocks: its calls run here, off the event loop
         self.executor = ThreadPoolExecutor(max_threads, thread_name_prefix="bind")
 
@@ -153,10 +183,7 @@ class Binder:
                 f"pod {args.PodNamespace}/{args.PodName} is already bound to node {pod.node_name}",
                 "bound_elsewhere",
             )
-        async with self._node_lock(args.Node):
-            # Binds to one node from this replica take turns: they would only collide on the
-            # node's resourceVersion. Other replicas are kept honest by the CAS itself.
-            node = await self._reserve(args, pod, deadline, attempts)
+        node = await self._reserve(args, pod, deadline, attempts)
         await self._create_binding(args, pod, node, deadline, attempts)
         self.snapshot.set_pod(replace(pod, node_name=args.Node))
         return "bound"
@@ -183,68 +210,161 @@ class Binder:
     async def _reserve(
         self, args: ExtenderBindingArgs, pod: PodFacts, deadline: float, attempts: Attempts
     ) -> NodeFacts:
+        """Queue the pod's reservation for the node's next write; the node as written."""
         tracked = self.snapshot.table.resources
-        requests = {r: pod.requests.get(r, 0) for r in tracked}
-        node = self.snapshot.nodes.get(args.Node)  # first try: the watched copy, no GET
+        waiting = _Waiting(
+            pod=pod,
+            requests={r: pod.requests.get(r, 0) for r in tracked},
+            deadline=deadline,
+            attempts=attempts,
+            done=asyncio.get_running_loop().create_future(),
+        )
+        queue = self._queue(args.Node)
+        queue.waiting.append(waiting)
+        self._kick(args.Node, queue)
+        return await waiting.done
+
+    # ---- group commit: one writer per node -----------------------------------------------
+
+    def _queue(self, node: str) -> _NodeQueue:
+        queue = self._queues.get(node)
+        if queue is None:
+            queue = self._queues[node] = _NodeQueue()
+        return queue
+
+    def _kick(self, node: str, queue: _NodeQueue) -> None:
+        if queue.writer is None:
+            queue.writer = asyncio.get_running_loop().create_task(self._drain(node, queue))
+
+    async def _drain(self, node: str, queue: _NodeQueue) -> None:
+        """Write the node's queued reservations and releases, a batch per write, until none
+        is left. Binds to one node from this replica would only collide on its
+        resourceVersion, so they share writes; other replicas are kept honest by the CAS."""
+        try:
+            while queue.waiting or queue.releases:
+                batch, queue.waiting = queue.waiting, []
+                releases, queue.releases = queue.releases, {}
+                try:
+                    await self._write(node, batch, releases)
+                except Exception as exc:  # answer every waiter; never a hanging bind
+                    if not isinstance(exc, BindError):
+                        log.exception("reservation write failed unexpectedly")
+                        exc = BindError(f"internal error: {exc}", "internal_error")
+                    for waiting in batch:
+                        if not waiting.done.done():
+                            waiting.done.set_exception(exc)
+                    _settle(releases)
+        finally:
+            queue.writer = None
+            if not queue.waiting and not queue.releases:
+                self._queues.pop(node, None)
+
+    async def _write(self, name: str, batch: list[_Waiting], releases: dict[str, _Release]) -> None:
+        """One CAS write for the batch: decide each in arrival order against the node's
+        ledger, patch, and on 409 back off, re-read and re-decide; never replay."""
+        node = self.snapshot.nodes.get(name)  # first try: the watched copy, no GET
         delay = self.bind_settings.backoff_initial_seconds
+        tracked = self.snapshot.table.resources
         while True:
+            for waiting in batch:
+                if not waiting.done.done() and time.monotonic() >= waiting.deadline:
+                    waiting.done.set_exception(self._budget_spent(waiting.attempts))
+            batch = [w for w in batch if not w.done.done()]  # answered, or gave up waiting
+            now_mono = time.monotonic()
+            _settle({uid: r for uid, r in releases.items() if r.deadline <= now_mono})
+            releases = {uid: r for uid, r in releases.items() if r.deadline > now_mono}
+            if not batch and not releases:
+                return
+            deadline = max([w.deadline for w in batch] + [r.deadline for r in releases.values()])
             if node is None:
-                node = await self._read_node(args.Node, deadline)
+                node = await self._read_node(name, deadline)
             now = self.wall_clock()
-            used = dict(zip(tracked, self.snapshot.usage(args.Node).tolist(), strict=True))
+            used = dict(zip(tracked, self.snapshot.usage(name).tolist(), strict=True))
             free = free_for(
                 allocatable={r: node.allocatable.get(r, 0) for r in tracked},
                 used=used,
                 ledger=node.reservations,
-                pod_uid=pod.uid,
+                deciding={w.pod.uid for w in batch},
                 is_bound=self.snapshot.accounted,
                 now=now,
             )
-            missing = shortfalls(requests, free)
-            if missing:
-                detail = "; ".join(str(m) for m in missing)
-                raise BindError(f"node {args.Node} no longer fits: {detail}", "no_longer_fits")
-            entry = Reservation(
-                pod_uid=pod.uid,
-                pod=f"{pod.namespace}/{pod.name}",
-                requests=tuple(sorted((r, a) for r, a in requests.items() if a)),
-                expires_at=now + self.bind_settings.reservation_ttl_seconds,
+            admitted: list[_Waiting] = []
+            for waiting, missing in zip(
+                batch, admit_in_order([w.requests for w in batch], free), strict=True
+            ):
+                if missing:
+                    detail = "; ".join(str(m) for m in missing)
+                    waiting.done.set_exception(
+                        BindError(f"node {name} no longer fits: {detail}", "no_longer_fits")
+                    )
+                else:
+                    admitted.append(waiting)
+            if not admitted and not releases:
+                return
+            entries = [
+                Reservation(
+                    pod_uid=w.pod.uid,
+                    pod=f"{w.pod.namespace}/{w.pod.name}",
+                    requests=tuple(sorted((r, a) for r, a in w.requests.items() if a)),
+                    expires_at=now + self.bind_settings.reservation_ttl_seconds,
+                )
+                for w in admitted
+            ]
+            ledger = ledger_after(
+                node.reservations, add=entries, remove=releases, now=now, settled=self._settled
             )
             patch = {
                 "metadata": {
                     "resourceVersion": node.resource_version,
-                    "annotations": {
-                        self.ledger_key: with_reservation(
-                            node.reservations, entry, now=now, settled=self._settled
-                        )
-                    },
+                    "annotations": {self.ledger_key: ledger},
                 }
             }
-            attempts.reservations += 1
-            if attempts.reservations > 1:
-                self.metrics.bind_retries.inc()
+            for waiting in admitted:
+                waiting.attempts.reservations += 1
+                if waiting.attempts.reservations > 1:
+                    self.metrics.bind_retries.inc()
             try:
-                reply = await self._call(deadline, self.api.patch_node, args.Node, patch)
+                reply = await self._call(deadline, self.api.patch_node, name, patch)
             except BindError as exc:
-                if exc.outcome == BUDGET_EXHAUSTED:
-                    raise self._budget_spent(attempts) from exc
-                raise
+                for waiting in admitted:
+                    spent = exc.outcome == BUDGET_EXHAUSTED
+                    waiting.done.set_exception(
+                        self._budget_spent(waiting.attempts) if spent else exc
+                    )
+                _settle(releases)
+                return
             if reply.ok:
                 written = self._node_facts(reply.body)
-                self.snapshot.set_node(written)  # this replica sees its own reservation now
-                return written
+                self.snapshot.set_node(written)  # this replica sees its own reservations now
+                for waiting in admitted:
+                    if waiting.done.done():  # gave up while the write was in flight
+                        self._release_later(name, waiting.pod.uid)
+                    else:
+                        waiting.done.set_result(written)
+                _settle(releases)
+                return
             if reply.status != CONFLICT:
-                raise BindError(
-                    _api_message(f"reserving on node {args.Node}", reply), _outcome(reply)
-                )
-            attempts.conflicts += 1
+                error = BindError(_api_message(f"reserving on node {name}", reply), _outcome(reply))
+                for waiting in admitted:
+                    waiting.done.set_exception(error)
+                _settle(releases)
+                return
             self.metrics.cas_conflicts.inc()
             pause = self.rng.uniform(delay / 2, delay)
-            if time.monotonic() + pause >= deadline:
-                raise self._budget_spent(attempts)
+            for waiting in admitted:
+                waiting.attempts.conflicts += 1
+                if time.monotonic() + pause >= waiting.deadline:
+                    waiting.done.set_exception(self._budget_spent(waiting.attempts))
             await asyncio.sleep(pause)
             delay = min(delay * 2, self.bind_settings.backoff_max_seconds)
             node = None  # re-read and re-decide from scratch
+
+    def _release_later(self, node: str, pod_uid: str) -> None:
+        """Queue a best-effort release for a reservation nobody waits for any more."""
+        queue = self._queue(node)
+        deadline = time.monotonic() + self.bind_settings.request_timeout_seconds
+        queue.releases[pod_uid] = _Release(deadline, asyncio.get_running_loop().create_future())
+        self._kick(node, queue)
 
     async def _read_node(self, name: str, deadline: float) -> NodeFacts:
         reply = await self._call(deadline, self.api.get_node, name)
@@ -306,32 +426,15 @@ class Binder:
     async def _release(
         self, args: ExtenderBindingArgs, pod: PodFacts, node: NodeFacts, deadline: float
     ) -> None:
-        """Best effort: one CAS write removing the pod's entry; a conflict or error leaves it
-        to expire."""
-        patch = {
-            "metadata": {
-                "resourceVersion": node.resource_version,
-                "annotations": {
-                    self.ledger_key: without_reservation(
-                        node.reservations, pod.uid, now=self.wall_clock(), settled=self._settled
-                    )
-                },
-            }
-        }
-        try:
-            reply = await self._call(deadline, self.api.patch_node, args.Node, patch)
-        except BindError:
-            return
-        if reply.ok:
-            self.snapshot.set_node(self._node_facts(reply.body))
+        """Best effort: the pod's entry leaves in the node's next write; a conflict past the
+        budget or an error leaves it to expire."""
+        queue = self._queue(args.Node)
+        release = _Release(deadline, asyncio.get_running_loop().create_future())
+        queue.releases[pod.uid] = release
+        self._kick(args.Node, queue)
+        await release.done
 
     # ---- plumbing ------------------------------------------------------------------------
-
-    def _node_lock(self, node: str) -> asyncio.Lock:
-        lock = self._locks.get(node)
-        if lock is None:
-            lock = self._locks[node] = asyncio.Lock()
-        return lock
 
     def _settled(self, pod_uid: str) -> bool:
         """Seen bound long enough that its ledger entry may go (see Bind.prune_bound_after)."""
@@ -365,7 +468,17 @@ class Binder:
         )
 
     def close(self) -> None:
+        for queue in list(self._queues.values()):
+            if queue.writer is not None:
+                queue.writer.cancel()
         self.executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _settle(releases: dict[str, _Release]) -> None:
+    """Releases are best effort: their waiters learn only that the attempt is over."""
+    for release in releases.values():
+        if not release.done.done():
+            release.done.set_result(None)
 
 
 def _api_message(doing: str, reply: ApiReply) -> str:

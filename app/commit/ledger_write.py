@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from app.state.ledger import Reservation, format_ledger
@@ -29,15 +29,16 @@ def free_for(
     allocatable: Mapping[str, int],
     used: Mapping[str, int],
     ledger: Sequence[Reservation],
-    pod_uid: str,
+    deciding: Collection[str],
     is_bound: Callable[[str], bool],
     now: float,
 ) -> dict[str, int]:
-    """allocatable − used − live reservations of *other* pods whose capacity is not yet
+    """allocatable − used − live reservations of pods other than those ``deciding`` (their
+    own earlier entries are replaced by the write being decided) whose capacity is not yet
     accounted for otherwise (``is_bound``: seen bound, or deleted)."""
     free = {r: allocatable.get(r, 0) - used.get(r, 0) for r in set(allocatable) | set(used)}
     for entry in ledger:
-        if entry.pod_uid == pod_uid or not entry.live(now) or is_bound(entry.pod_uid):
+        if entry.pod_uid in deciding or not entry.live(now) or is_bound(entry.pod_uid):
             continue
         for resource, amount in entry.requests:
             free[resource] = free.get(resource, 0) - amount
@@ -61,22 +62,32 @@ def pruned(
     return [e for e in ledger if e.live(now) and not settled(e.pod_uid)]
 
 
-def with_reservation(
+def ledger_after(
     ledger: Sequence[Reservation],
-    entry: Reservation,
     *,
+    add: Sequence[Reservation] = (),
+    remove: Collection[str] = (),
     now: float,
     settled: Callable[[str], bool],
 ) -> str:
-    """The ledger annotation after adding ``entry``: pruned, any older entry of the same pod
-    replaced."""
-    kept = [e for e in pruned(ledger, now=now, settled=settled) if e.pod_uid != entry.pod_uid]
-    return format_ledger([*kept, entry])
+    """The ledger annotation after one write: pruned, the entries of ``remove`` dropped, and
+    ``add`` appended (replacing any older entry of the same pod)."""
+    replaced = {e.pod_uid for e in add} | set(remove)
+    kept = [e for e in pruned(ledger, now=now, settled=settled) if e.pod_uid not in replaced]
+    return format_ledger([*kept, *add])
 
 
-def without_reservation(
-    ledger: Sequence[Reservation], pod_uid: str, *, now: float, settled: Callable[[str], bool]
-) -> str:
-    """The ledger annotation with ``pod_uid``'s entry removed, pruned."""
-    kept = [e for e in pruned(ledger, now=now, settled=settled) if e.pod_uid != pod_uid]
-    return format_ledger(kept)
+def admit_in_order(
+    requests: Sequence[Mapping[str, int]], free: Mapping[str, int]
+) -> list[list[Shortfall]]:
+    """Decide a batch of reservations on one node in arrival order: each must fit in what the
+    earlier admitted ones left. Per request, its shortfalls (empty: admitted)."""
+    left = dict(free)
+    verdicts: list[list[Shortfall]] = []
+    for wanted in requests:
+        missing = shortfalls(wanted, left)
+        if not missing:
+            for resource, amount in wanted.items():
+                left[resource] = left.get(resource, 0) - amount
+        verdicts.append(missing)
+    return verdicts

@@ -77,6 +77,9 @@ class Kind:
     keep_only: Callable[[set[str]], None]
     upsert: Callable[[Any], None]
     delete: Callable[[str], None]
+    known: Callable[[Any], bool] = lambda _: False
+    """Whether the snapshot already holds this exact version (the binder applies its own
+    writes from their replies: their watch echoes need no decoding)."""
 
 
 def _lines(response: Any) -> Iterator[bytes]:
@@ -228,7 +231,7 @@ class Watcher:
         item = kind.item_decoder.decode(event.object)
         if event.type == "DELETED":
             self.post(kind.delete, kind.key(item))
-        else:
+        elif not kind.known(item):
             record = self._facts(item)
             if record is not None:
                 self.post(kind.upsert, record)
@@ -262,11 +265,16 @@ class ClusterWatch:
         def to_node(node: Node) -> Any:
             return node_facts(node, parsing.keys, parsing.gpu_resource, parsing.gpu_aliases)
 
+        def node_known(node: Node) -> bool:
+            held = snapshot.nodes.get(node.metadata.name)  # a read from this thread: atomic
+            version = node.metadata.resourceVersion
+            return held is not None and bool(version) and held.resource_version == version
+
         kinds = [
             Kind(NODES, self.api.list_nodes, msgspec.json.Decoder(NodeList),
                  msgspec.json.Decoder(Node), to_node, lambda n: n.metadata.name,
                  snapshot.set_nodes, snapshot.keep_only_nodes, snapshot.set_node,
-                 snapshot.delete_node),
+                 snapshot.delete_node, node_known),
             Kind(PODS, self.api.list_pods, msgspec.json.Decoder(PodList),
                  msgspec.json.Decoder(AccountedPod), pod_facts, _pod_key,
                  snapshot.set_pods, snapshot.keep_only_pods, snapshot.set_pod,

@@ -1,0 +1,271 @@
+"""``make bench-cluster``: a real kube-scheduler's throughput with the extender, scheduler_perf
+style, on a real kube-apiserver + etcd (``KUBEBUILDER_ASSETS``; tests/controlplane).
+
+Per size (nodes / pods), the nodes are created once; then, per round, three set-ups run in
+turn on fresh pending pods (the order rotates each round):
+
+* ``none``: kube-scheduler without an extender;
+* ``floor``: kube-scheduler with the do-nothing Go extender ``go-extender-floor`` (pass-through
+  filter/prioritize, written like the Go peers); kube-scheduler POSTs the Binding itself;
+* ``ours``: kube-scheduler with the chart's profile calling one extender replica
+  (filter + prioritize + CAS bind).
+
+pods/s counts from the first bind to the last, seen by a watch. CPU per pod is each process's
+user+system time over the run divided by the pods. The ratio that matters is ours ÷ floor:
+any extender switches off kube-scheduler's batching of identical pods.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import socket
+import statistics
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kubernetes.client import CoreV1Api, RbacAuthorizationV1Api
+
+from bench.bind_watch import BindWatch
+from bench.common import machine, markdown_table
+from tests.controlplane.chart import extender_rbac, scheduler_config
+from tests.controlplane.cluster import ADMIN_TOKEN, Assets, ControlPlane
+from tests.controlplane.objects import KEYS, apply_cluster_rbac, create_nodes, node, pod
+from tests.controlplane.processes import Proc, free_port, wait_until
+
+SETUPS = ("none", "floor", "ours")
+DIAGNOSTIC = "ours-nobind"  # filter + prioritize only; kube-scheduler binds (not a product set-up)
+NAMESPACE = "bench"
+RESULTS = Path(__file__).resolve().parents[1] / "loadtest" / "results" / "cluster.json"
+
+
+@dataclass
+class Run:
+    """One set-up in one round."""
+
+    setup: str
+    pods_per_s: float
+    cpu_ms_per_pod: dict[str, float]
+
+
+@dataclass
+class Size:
+    nodes: int
+    pods: int
+    runs: list[Run] = field(default_factory=list)
+
+    def rates(self, setup: str) -> list[float]:
+        return [r.pods_per_s for r in self.runs if r.setup == setup]
+
+    def median(self, setup: str) -> float:
+        return statistics.median(self.rates(setup))
+
+
+def plain_config(kubeconfig: str, name: str, extender: str | None) -> dict[str, Any]:
+    """A KubeSchedulerConfiguration for ``none`` (no extender) and ``floor`` (the Go floor)."""
+    config: dict[str, Any] = {
+        "apiVersion": "kubescheduler.config.k8s.io/v1",
+        "kind": "KubeSchedulerConfiguration",
+        "leaderElection": {"leaderElect": False},
+        "clientConnection": {"kubeconfig": kubeconfig, "qps": 5000, "burst": 5000},
+        "profiles": [{"schedulerName": name}],
+    }
+    if extender:
+        config["extenders"] = [{"urlPrefix": extender, "filterVerb": "filter",
+                                "prioritizeVerb": "prioritize", "weight": 1,
+                                "nodeCacheCapable": True, "httpTimeout": "5s"}]  # fmt: skip
+    return config
+
+
+class Bench:
+    """One control plane for one size; runs set-ups on it."""
+
+    def __init__(self, assets: Assets, workdir: Path, nodes: int) -> None:
+        self.assets = assets
+        self.plane = ControlPlane(assets, workdir, etcd_on_tmpfs=False).start()
+        self.client = self.plane.api_client(connection_pool_maxsize=64)
+        self.core = CoreV1Api(self.client)
+        apply_cluster_rbac(RbacAuthorizationV1Api(self.client), extender_rbac())
+        self.core.create_namespace({"metadata": {"name": NAMESPACE}})
+        create_nodes(self.core, [
+            node(f"node-{i:05d}", cpu="32", memory="128Gi", pods=110) for i in range(nodes)
+        ], threads=32)  # fmt: skip
+
+    def run(self, setup: str, pods: int, round_no: int) -> Run:
+        name = f"{setup}-{round_no}"
+        self._create_pods(name, pods)
+        watch = BindWatch(self.plane.url, ADMIN_TOKEN, NAMESPACE)
+        procs = self._start(setup, name)
+        measured = [p for p in procs.values()]
+        cpu_before = {k: p.cpu_seconds() for k, p in self._measured(procs).items()}
+        try:
+            if not watch.wait_for(pods, timeout=max(600, pods / 5)):
+                raise RuntimeError(f"{setup}: {len(watch.bound_at)}/{pods} bound in time")
+            cpu = {k: p.cpu_seconds() - cpu_before[k] for k, p in self._measured(procs).items()}
+        finally:
+            watch.close()
+            for proc in measured:
+                self.plane.stop_child(proc)
+        times = sorted(watch.bound_at.values())
+        rate = (len(times) - 1) / (times[-1] - times[0])
+        self._reset(pods)
+        return Run(setup, rate, {k: 1000 * v / pods for k, v in cpu.items()})
+
+    def _measured(self, procs: dict[str, Proc]) -> dict[str, Proc]:
+        assert self.plane.apiserver is not None and self.plane.etcd is not None
+        return {**procs, "kube-apiserver": self.plane.apiserver, "etcd": self.plane.etcd}
+
+    def _start(self, setup: str, name: str) -> dict[str, Proc]:
+        kubeconfig = str(self.plane.admin_kubeconfig)
+        procs: dict[str, Proc] = {}
+        if setup == "none":
+            config = plain_config(kubeconfig, name, None)
+        elif setup == "floor":
+            port = free_port()
+            floor = procs["extender"] = self.plane._spawn(
+                "go-extender-floor", [self.assets.binary("go-extender-floor"), str(port)]
+            )
+            wait_until(floor, lambda: _listening(port), timeout=10, what="its port")
+            config = plain_config(kubeconfig, name, f"http://127.0.0.1:{port}")
+        else:
+            replica = self.plane.extender("extender", timeout=300)
+            procs["extender"] = replica.proc
+            config = scheduler_config(extender_url=replica.url, kubeconfig=kubeconfig,
+                                      scheduler_name=name)  # fmt: skip
+            if setup == DIAGNOSTIC:
+                del config["extenders"][0]["bindVerb"]
+        procs["kube-scheduler"] = self.plane.scheduler(config, name=name)
+        return procs
+
+    def _create_pods(self, scheduler: str, count: int) -> None:
+        def one(i: int) -> None:
+            obj = pod(f"{scheduler}-{i:05d}", scheduler=scheduler, namespace=NAMESPACE,
+                      annotations={KEYS.container_id: f"fn-{i % 50}"})  # fmt: skip
+            self.core.create_namespaced_pod(NAMESPACE, obj, _preload_content=False)
+
+        with ThreadPoolExecutor(32) as pool:
+            list(pool.map(one, range(count)))
+
+    def _reset(self, pods: int) -> None:
+        """Delete the round's pods and the ledger annotations, for the next set-up."""
+        self.core.delete_collection_namespaced_pod(NAMESPACE, grace_period_seconds=0)
+        listed = self.core.list_node(_preload_content=False)
+        names = [
+            n["metadata"]["name"] for n in json.loads(listed.data)["items"]
+            if KEYS.reservations in (n["metadata"].get("annotations") or {})
+        ]  # fmt: skip
+        patch = {"metadata": {"annotations": {KEYS.reservations: None}}}
+        with ThreadPoolExecutor(32) as pool:
+            list(pool.map(lambda n: self.core.patch_node(n, patch, _preload_content=False), names))
+        deadline = time.monotonic() + 120
+        while self.core.list_namespaced_pod(NAMESPACE, limit=1).items:
+            if time.monotonic() > deadline:
+                raise RuntimeError("pods were not deleted")
+            time.sleep(0.5)
+
+    def close(self) -> None:
+        self.client.close()
+        self.plane.stop()
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def report(sizes: list[Size]) -> str:
+    lines = []
+    for size in sizes:
+        floor = size.median("floor")
+        rows = []
+        for setup in (*SETUPS, DIAGNOSTIC):
+            rates = size.rates(setup)
+            if not rates:
+                continue
+            cpu = {}
+            for run in (r for r in size.runs if r.setup == setup):
+                for proc, ms in run.cpu_ms_per_pod.items():
+                    cpu.setdefault(proc, []).append(ms)
+            cpu_text = ", ".join(f"{k} {statistics.median(v):.2f}" for k, v in sorted(cpu.items()))
+            rows.append([setup, " / ".join(f"{r:.0f}" for r in rates),
+                         f"{statistics.median(rates):.0f}",
+                         f"{statistics.median(rates) / floor:.2f}×", cpu_text])  # fmt: skip
+        lines.append(f"### {size.nodes:,} nodes / {size.pods:,} pods\n")
+        lines.append(markdown_table(
+            ["set-up", "pods/s per round", "median", "÷ floor", "CPU ms per pod (median)"], rows
+        ))  # fmt: skip
+        lines.append("")
+    return "\n".join(lines)
+
+
+def write_results(sizes: list[Size], path: Path) -> None:
+    data = {
+        "machine": machine(),
+        "sizes": [
+            {
+                "nodes": s.nodes,
+                "pods": s.pods,
+                "rounds": len(s.rates("ours")),
+                "setups": {
+                    setup: {
+                        "pods_per_s": s.rates(setup),
+                        "cpu_ms_per_pod": [r.cpu_ms_per_pod for r in s.runs if r.setup == setup],
+                    }
+                    for setup in (*SETUPS, DIAGNOSTIC)
+                    if s.rates(setup)
+                },
+            }
+            for s in sizes
+        ],
+    }
+    path.write_text(json.dumps(data, indent=2) + "\n")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--sizes", default="1000x2000,5000x10000", help="NODESxPODS,...")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--setups", default=",".join(SETUPS))
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args()
+    assets = Assets.from_env()
+    if assets is None or assets.missing():
+        print("bench-cluster needs KUBEBUILDER_ASSETS (etcd, kube-apiserver, kube-scheduler, "
+              "go-extender-floor): KUBEBUILDER_ASSETS=$(../shared/k8s/install)")  # fmt: skip
+        return 2
+    setups = args.setups.split(",")
+    print(f"machine: {machine()}")
+    sizes: list[Size] = []
+    for spec in args.sizes.split(","):
+        nodes, pods = (int(x) for x in spec.split("x"))
+        size = Size(nodes, pods)
+        sizes.append(size)
+        workdir = Path(tempfile.mkdtemp(prefix="bench-cluster-"))
+        bench = Bench(assets, workdir, nodes)
+        try:
+            for round_no in range(args.rounds):
+                order = setups[round_no % len(setups) :] + setups[: round_no % len(setups)]
+                for setup in order:
+                    run = bench.run(setup, pods, round_no)
+                    size.runs.append(run)
+                    print(f"{nodes}/{pods} round {round_no + 1} {setup}: "
+                          f"{run.pods_per_s:.1f} pods/s", flush=True)  # fmt: skip
+        finally:
+            bench.close()
+        shutil.rmtree(workdir, ignore_errors=True)
+    print()
+    print(report(sizes))
+    write_results(sizes, args.out)
+    print(f"results: {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
