@@ -13,6 +13,8 @@ from __future__ import annotations
 import os
 import socket
 import ssl
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -195,12 +197,25 @@ def test_renewed_files_are_used_by_new_connections_without_a_restart(tmp_path: P
         assert served.process.pid == pid and served.process.poll() is None
 
 
-def test_unloadable_tls_files_stop_the_server_with_one_line(tmp_path: Path) -> None:
+def test_unloadable_tls_files_are_named(tmp_path: Path) -> None:
     pki = make_pki(tmp_path)
     with pytest.raises(TLSFilesError, match="client CA"):
         build_context(TLSFiles(str(pki.cert), str(pki.key), str(tmp_path / "missing.crt")))
     with pytest.raises(TLSFilesError, match=r"tls\.crt"):
         build_context(TLSFiles(str(pki.cert), str(pki.client_ca_file)))  # key is not a key
+
+
+def test_an_unloadable_client_ca_stops_serve_with_one_line(tmp_path: Path) -> None:
+    env = make_pki(tmp_path).env(free_port())
+    env["PLACEMENT_EXTENDER_SERVER__TLS_CLIENT_CA_FILE"] = str(tmp_path / "missing.crt")
+    done = subprocess.run(
+        [sys.executable, "-m", "app", "serve", "--snapshot", "examples/demo-cluster.yaml",
+         "--port", str(free_port())],
+        cwd=ROOT, capture_output=True, text=True, timeout=60, env={**os.environ, **env},
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.startswith("placement-extender: cannot load TLS client CA ")
+    assert "missing.crt" in done.stderr and len(done.stderr.strip().splitlines()) == 1
 
 
 @pytest.mark.parametrize(
