@@ -395,7 +395,7 @@ def test_app_config_validates_with_settings(scenario: tuple[str, Rendered]) -> N
     assert service_probes["targetPort"] == "probes"
     tls = SCENARIOS[name].get("tls", {})
     client_auth = tls.get("enabled", False) and tls.get("clientAuth", {}).get("enabled", True)
-    if tls:
+    if tls.get("enabled", False):
         assert settings.server.tls_cert_file and settings.server.tls_key_file
     else:
         assert settings.server.tls_cert_file is None and settings.server.tls_key_file is None
