@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import argparse
 import logging
-import math
 import sys
 from collections.abc import Sequence
 from typing import Any
 
-import uvicorn
-
+from app.api.listen import Listeners
 from app.api.server import Runtime, Source, create_app
-from app.api.serving import GracefulServer, graceful_timeout
 from app.config import ConfigError, Settings, load_settings
 from app.logs import configure_logging
 from app.simulate import command as simulate_command
@@ -67,30 +64,14 @@ def serve(args: argparse.Namespace) -> int:
     try:
         settings = _settings(args)
         source = _source(args, settings)
+        listeners = Listeners(settings.server)  # reads the TLS files: a bad one is one line
     except (ConfigError, ValueError) as exc:
         print(f"placement-extender: {exc}", file=sys.stderr)
         return 2
     configure_logging(settings.server.log_level)
     runtime = Runtime(settings=settings, readiness=Readiness(NODES, PODS))
     app = create_app(runtime, source)
-    tls: dict[str, Any] = {}
-    if settings.server.tls_cert_file:
-        tls = {
-            "ssl_certfile": settings.server.tls_cert_file,
-            "ssl_keyfile": settings.server.tls_key_file,
-        }
-    config = uvicorn.Config(
-        app,
-        host=settings.server.host,
-        port=settings.server.port,
-        loop="uvloop",
-        http="httptools",
-        access_log=False,
-        log_config=None,
-        timeout_graceful_shutdown=math.ceil(graceful_timeout(runtime)),
-        **tls,
-    )
-    GracefulServer(config, runtime).run()
+    listeners.run(app, runtime)
     return 0
 
 

@@ -81,7 +81,23 @@ class Server(_Section):
     listener closes (the chart uses a preStop sleep instead)."""
     tls_cert_file: str | None = None
     tls_key_file: str | None = None
+    tls_client_ca_file: str | None = None
+    """Require a client certificate signed by this CA (mutual TLS) on ``port``."""
+    probe_port: int | None = Field(None, ge=1, le=65535)
+    """Also serve /healthz, /readyz and /metrics (nothing else) over plain HTTP on this port."""
+    explain: bool = True
+    """Serve POST /explain (per-node detail of the cluster, for operators)."""
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @model_validator(mode="after")
+    def _tls_files_complete(self) -> Server:
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("server.tls_cert_file and server.tls_key_file go together")
+        if self.tls_client_ca_file is not None and self.tls_cert_file is None:
+            raise ValueError("server.tls_client_ca_file needs server.tls_cert_file/tls_key_file")
+        if self.probe_port == self.port:
+            raise ValueError("server.probe_port must differ from server.port")
+        return self
 
 
 class Bind(_Section):

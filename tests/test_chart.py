@@ -8,15 +8,19 @@ and the parts that must agree with the app are checked against the app itself:
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 import os
 import re
+import ssl
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
 import pytest
+import trustme
 import yaml
 
 helm = pytest.importorskip("helm_python", reason="pip install -e '.[chart]'")
@@ -28,9 +32,11 @@ from app.api.serving import graceful_timeout  # noqa: E402
 from app.config import Settings  # noqa: E402
 from app.permissions import REQUIRED  # noqa: E402
 from app.state.readiness import Readiness  # noqa: E402
+from tests.serving import free_port, serve_demo  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 CHART = ROOT / "deploy" / "helm" / "placement-extender"
+FILTER_BODY = (ROOT / "examples" / "filter-gpu-pod.json").read_bytes()
 FIXTURE_SCHEDULER_CONFIG = ROOT / "tests" / "fixtures" / "kube-scheduler" / "config-nodecache.yaml"
 
 RELEASE = "pe"
@@ -39,6 +45,7 @@ FULLNAME = "pe-placement-extender"
 SCHEDULER_FULLNAME = "pe-placement-extender-scheduler"
 SCHEDULER_NAME = "placement-scheduler"
 TLS_SECRET = "pe-extender-tls"
+CLIENT_SECRET = f"{FULLNAME}-scheduler-client"  # the chart-issued scheduler client certificate
 
 # Newest Kubernetes schema version kubernetes-validate ships.
 K8S_VERSION = kubernetes_validate.utils.latest_version()
@@ -90,7 +97,17 @@ SCENARIOS: dict[str, dict[str, Any]] = {
         },
         "metrics": {"serviceMonitor": {"enabled": True, "labels": {"release": "prom"}}},
     },
-    "scheduler-off": {"scheduler": {"enabled": False}},
+    "tls-without-client-auth": {
+        "tls": {"enabled": True, "secretName": TLS_SECRET, "clientAuth": {"enabled": False}}
+    },
+    "tls-own-client-secret": {
+        "tls": {"enabled": True, "secretName": TLS_SECRET, "clientAuth": {"existingSecret": "mine"}}
+    },
+    "scheduler-off": {
+        "scheduler": {"enabled": False},
+        "networkPolicy": {"extenderFrom": [{"ipBlock": {"cidr": "10.0.0.0/24"}}]},
+    },
+    "network-policy-off": {"networkPolicy": {"enabled": False}},
     "single-replica": {"replicaCount": 1, "scheduler": {"replicaCount": 1}},
     "custom-weights": {
         "scheduler": {"weight": 10, "httpTimeoutSeconds": 12},
@@ -290,7 +307,6 @@ def test_objects_are_namespaced_and_labelled(scenario: tuple[str, Rendered]) -> 
 def test_custom_resources_have_the_right_shape(chart: Any) -> None:
     out = rendered(chart, "tls-cert-manager")
     service = out.get("Service", FULLNAME)
-    (port,) = service["spec"]["ports"]
 
     monitor = out.get("ServiceMonitor", FULLNAME)
     assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
@@ -298,13 +314,12 @@ def test_custom_resources_have_the_right_shape(chart: Any) -> None:
     selector = monitor["spec"]["selector"]["matchLabels"]
     assert selector.items() <= service["metadata"]["labels"].items()
     (endpoint,) = monitor["spec"]["endpoints"]
-    assert endpoint["port"] == port["name"] == "https"
+    # Scraped on the plain probe port: the extender port wants a client certificate.
+    assert endpoint["port"] == "probes" in {p["name"] for p in service["spec"]["ports"]}
     assert endpoint["path"] == "/metrics"
-    assert endpoint["scheme"] == "https"
+    assert endpoint["scheme"] == "http" and "tlsConfig" not in endpoint
     go_duration_seconds(endpoint["interval"])
     go_duration_seconds(endpoint["scrapeTimeout"])
-    assert endpoint["tlsConfig"]["ca"]["secret"] == {"name": f"{FULLNAME}-tls", "key": "ca.crt"}
-    assert endpoint["tlsConfig"]["serverName"] == f"{FULLNAME}.{NAMESPACE}.svc"
 
     cert = out.get("Certificate", FULLNAME)
     assert cert["apiVersion"] == "cert-manager.io/v1"
@@ -322,10 +337,16 @@ def test_custom_resources_have_the_right_shape(chart: Any) -> None:
     renew, lifetime = (go_duration_seconds(spec[key]) for key in ("renewBefore", "duration"))
     assert renew < lifetime  # the certificate is renewed before it expires
 
+    client = out.get("Certificate", CLIENT_SECRET)["spec"]
+    assert client["secretName"] == CLIENT_SECRET
+    assert client["usages"] == ["client auth", "digital signature", "key encipherment"]
+    assert client["issuerRef"] == spec["issuerRef"]
+    assert client["commonName"] == SCHEDULER_FULLNAME
+    assert out.find("Secret", CLIENT_SECRET) is None  # cert-manager writes it
+
     plain = rendered(chart, "service-monitor-http").get("ServiceMonitor", FULLNAME)
     (endpoint,) = plain["spec"]["endpoints"]
-    assert endpoint["port"] == "http" and endpoint["scheme"] == "http"
-    assert "tlsConfig" not in endpoint
+    assert endpoint["port"] == "probes" and endpoint["scheme"] == "http"
 
     default = rendered(chart, "default")
     assert not default.all("ServiceMonitor") and not default.all("Certificate")
@@ -373,16 +394,24 @@ def test_app_config_validates_with_settings(scenario: tuple[str, Rendered]) -> N
     settings = Settings(**data)
     assert settings.server.host == "0.0.0.0"
     deployment = out.get("Deployment", FULLNAME)
-    (port,) = container(deployment)["ports"]
+    port, probes = container(deployment)["ports"]
     assert port["containerPort"] == settings.server.port
-    (service_port,) = out.get("Service", FULLNAME)["spec"]["ports"]
+    assert probes["name"] == "probes" and probes["containerPort"] == settings.server.probe_port
+    service_port, service_probes = out.get("Service", FULLNAME)["spec"]["ports"]
     assert service_port["port"] == settings.server.port
     assert service_port["targetPort"] == port["name"]
-    tls = SCENARIOS[name].get("tls", {}).get("enabled", False)
-    if tls:
+    assert service_probes["port"] == settings.server.probe_port
+    assert service_probes["targetPort"] == "probes"
+    tls = SCENARIOS[name].get("tls", {})
+    client_auth = tls.get("enabled", False) and tls.get("clientAuth", {}).get("enabled", True)
+    if tls.get("enabled", False):
         assert settings.server.tls_cert_file and settings.server.tls_key_file
     else:
         assert settings.server.tls_cert_file is None and settings.server.tls_key_file is None
+    # Client certificates are required whenever TLS is on, unless switched off; /explain only
+    # with them.
+    assert (settings.server.tls_client_ca_file is not None) == client_auth
+    assert settings.server.explain == client_auth
     overrides = SCENARIOS[name].get("config", {})
     if "bind" in overrides:
         assert settings.bind.budget_seconds == overrides["bind"]["budget_seconds"]
@@ -496,20 +525,33 @@ def test_bind_budget_default_is_the_apps(chart: Any) -> None:
 
 @pytest.mark.usefixtures("clean_env")
 @pytest.mark.parametrize(
-    ("scenario_name", "secret"),
-    [("tls-secret", TLS_SECRET), ("tls-cert-manager", f"{FULLNAME}-tls")],
+    ("scenario_name", "secret", "client_secret"),
+    [
+        ("tls-secret", TLS_SECRET, CLIENT_SECRET),
+        ("tls-cert-manager", f"{FULLNAME}-tls", CLIENT_SECRET),
+        ("tls-own-client-secret", TLS_SECRET, "mine"),
+    ],
 )
-def test_tls_wiring(chart: Any, scenario_name: str, secret: str) -> None:
+def test_mutual_tls_wiring(chart: Any, scenario_name: str, secret: str, client_secret: str) -> None:
+    """The paths each side is configured with are the files mounted there, from the right keys."""
     out = rendered(chart, scenario_name)
     settings = Settings(**yaml.safe_load(out.app_config_text()))
     extender = out.get("Deployment", FULLNAME)
     assert settings.server.tls_cert_file and settings.server.tls_key_file
+    assert settings.server.tls_client_ca_file
     assert file_source(extender, settings.server.tls_cert_file) == ("secret", secret, "tls.crt")
     assert file_source(extender, settings.server.tls_key_file) == ("secret", secret, "tls.key")
+    # The extender trusts the CA that signed the scheduler's client certificate.
+    assert file_source(extender, settings.server.tls_client_ca_file) == (
+        "secret",
+        client_secret,
+        "ca.crt",
+    )
 
     c = container(extender)
     for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
-        assert c[probe]["httpGet"]["scheme"] == "HTTPS"
+        assert c[probe]["httpGet"]["scheme"] == "HTTP"  # kubelet has no client certificate
+        assert c[probe]["httpGet"]["port"] == "probes"
     assert c["ports"][0]["name"] == "https"
 
     entry = out.extender_entry()
@@ -517,14 +559,84 @@ def test_tls_wiring(chart: Any, scenario_name: str, secret: str) -> None:
     assert urlsplit(entry["urlPrefix"]).scheme == "https"
     assert urlsplit(entry["urlPrefix"]).port == settings.server.port
     assert entry["enableHTTPS"] is True
-    assert set(entry["tlsConfig"]) <= EXTENDER_TLS_KEYS
-    assert entry["tlsConfig"].get("insecure") is not True
+    tls_config = entry["tlsConfig"]
+    assert set(tls_config) == {"caFile", "certFile", "keyFile"} <= EXTENDER_TLS_KEYS
     scheduler = out.get("Deployment", SCHEDULER_FULLNAME)
-    assert file_source(scheduler, entry["tlsConfig"]["caFile"]) == ("secret", secret, "ca.crt")
-    # The scheduler gets the CA only, never the extender's private key.
+    assert file_source(scheduler, tls_config["caFile"]) == ("secret", secret, "ca.crt")
+    assert file_source(scheduler, tls_config["certFile"]) == ("secret", client_secret, "tls.crt")
+    assert file_source(scheduler, tls_config["keyFile"]) == ("secret", client_secret, "tls.key")
+    # Each side gets only what it needs: never the other side's private key.
     for volume in pod_spec(scheduler)["volumes"]:
-        if "secret" in volume:
+        if volume.get("secret", {}).get("secretName") == secret:
             assert [i["key"] for i in volume["secret"]["items"]] == ["ca.crt"]
+    for volume in pod_spec(extender)["volumes"]:
+        if volume.get("secret", {}).get("secretName") == client_secret:
+            assert [i["key"] for i in volume["secret"]["items"]] == ["ca.crt"]
+    # The chart issues the client certificate unless the user brings one.
+    issued = out.find("Secret", client_secret) or out.find("Certificate", client_secret)
+    assert (issued is None) == (client_secret == "mine")
+
+
+@pytest.mark.usefixtures("clean_env")
+def test_tls_without_client_auth_serves_tls_only(chart: Any) -> None:
+    out = rendered(chart, "tls-without-client-auth")
+    settings = Settings(**yaml.safe_load(out.app_config_text()))
+    assert settings.server.tls_cert_file and settings.server.tls_client_ca_file is None
+    assert settings.server.explain is False
+    assert set(out.extender_entry()["tlsConfig"]) == {"caFile"}
+    assert out.find("Secret", CLIENT_SECRET) is None
+
+
+def client_secret_files(out: Rendered, directory: Path) -> dict[str, Path]:
+    """The chart-generated client Secret's keys, written as files."""
+    data = out.get("Secret", CLIENT_SECRET)["data"]
+    assert out.get("Secret", CLIENT_SECRET)["type"] == "kubernetes.io/tls"
+    directory.mkdir(exist_ok=True)
+    files = {}
+    for key in ("ca.crt", "tls.crt", "tls.key"):
+        files[key] = directory / key
+        files[key].write_bytes(base64.b64decode(data[key]))
+    return files
+
+
+def test_chart_issued_client_certificate_is_served_and_another_release_s_is_refused(
+    chart: Any, tmp_path: Path
+) -> None:
+    """The extender as the chart configures it (its server Secret, the chart's client CA, probe
+    port) against the scheduler's client certificate as the chart issues it, over real TLS."""
+    out = rendered(chart, "tls-secret")
+    issued = client_secret_files(out, tmp_path)
+    other = client_secret_files(render(chart, SCENARIOS["tls-secret"]), tmp_path / "other")
+    assert other["ca.crt"].read_bytes() != issued["ca.crt"].read_bytes()  # a fresh CA per install
+
+    server_ca = trustme.CA()  # stands in for the user's tls.secretName Secret
+    leaf = server_ca.issue_cert("127.0.0.1")
+    cert, key = tmp_path / "server.crt", tmp_path / "server.key"
+    leaf.cert_chain_pems[0].write_to_path(str(cert))
+    leaf.private_key_pem.write_to_path(str(key))
+    settings = Settings(**yaml.safe_load(out.app_config_text()))
+    env = {
+        "PLACEMENT_EXTENDER_SERVER__TLS_CERT_FILE": str(cert),
+        "PLACEMENT_EXTENDER_SERVER__TLS_KEY_FILE": str(key),
+        "PLACEMENT_EXTENDER_SERVER__TLS_CLIENT_CA_FILE": str(issued["ca.crt"]),
+        "PLACEMENT_EXTENDER_SERVER__PROBE_PORT": str(free_port()),
+    }
+
+    def status(client_files: dict[str, Path]) -> int | None:
+        context = ssl.create_default_context()
+        server_ca.configure_trust(context)
+        context.load_cert_chain(client_files["tls.crt"], client_files["tls.key"])
+        with httpx.Client(verify=context, timeout=10) as c:
+            try:
+                return c.post(f"https://127.0.0.1:{port}/explain", content=FILTER_BODY).status_code
+            except httpx.TransportError:
+                return None
+
+    port = free_port()
+    assert settings.server.explain and settings.server.probe_port
+    with serve_demo(port, env, listeners=2):
+        assert status(issued) == 200
+        assert status(other) is None
 
 
 def test_tls_without_a_certificate_source_fails(chart: Any) -> None:
@@ -534,6 +646,74 @@ def test_tls_without_a_certificate_source_fails(chart: Any) -> None:
         render(chart, {"tls": {"enabled": True, "certManager": {"enabled": True}}})
     with pytest.raises(helm.HelmRenderError, match=r"tls\.enabled"):
         render(chart, {"config": {"server": {"tls_cert_file": "/x.crt"}}})
+
+
+def test_render_fails_without_a_probe_port_or_an_admitted_scheduler(chart: Any) -> None:
+    with pytest.raises(helm.HelmRenderError, match=r"probe_port is required"):
+        render(chart, {"config": {"server": {"probe_port": None}}})
+    with pytest.raises(helm.HelmRenderError, match=r"networkPolicy\.extenderFrom"):
+        render(chart, {"scheduler": {"enabled": False}})
+    with pytest.raises(helm.HelmRenderError, match=r"tls\.enabled"):
+        render(chart, {"config": {"server": {"tls_client_ca_file": "/ca.crt"}}})
+
+
+# --------------------------------------------------------------------------------------------
+# NetworkPolicy
+
+
+def ingress_by_port(policy: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """``{port name: peers admitted}`` of a NetworkPolicy (one port per rule here)."""
+    rules: dict[str, list[dict[str, Any]]] = {}
+    for rule in policy["spec"]["ingress"]:
+        (port,) = rule["ports"]
+        assert port["protocol"] == "TCP"
+        rules[port["port"]] = rule["from"]  # no rule without "from": that would admit everyone
+    return rules
+
+
+@pytest.mark.parametrize("scenario_name", ["default", "tls-secret"])
+def test_network_policy_admits_only_the_scheduler_and_the_scraper(
+    chart: Any, scenario_name: str
+) -> None:
+    out = rendered(chart, scenario_name)
+    policy = out.get("NetworkPolicy", FULLNAME)
+    extender = out.get("Deployment", FULLNAME)
+    assert policy["spec"]["policyTypes"] == ["Ingress"]
+    assert policy["spec"]["podSelector"] == extender["spec"]["selector"]
+    rules = ingress_by_port(policy)
+    verbs_port, probe_port = (p["name"] for p in container(extender)["ports"])
+    assert set(rules) == {verbs_port, probe_port}
+    scheduler_pods = out.get("Deployment", SCHEDULER_FULLNAME)["spec"]["template"]["metadata"]
+    (peer,) = rules[verbs_port]
+    assert set(peer) == {"podSelector"}  # this namespace's pods...
+    assert peer["podSelector"]["matchLabels"].items() <= scheduler_pods["labels"].items()
+    assert not peer["podSelector"]["matchLabels"].items() <= extender["spec"]["template"][
+        "metadata"
+    ]["labels"].items()  # ...that are the scheduler's, not the extender's
+    assert rules[probe_port] == chart.values["networkPolicy"]["metricsFrom"]
+
+
+def test_network_policy_follows_the_values(chart: Any) -> None:
+    external = rendered(chart, "scheduler-off").get("NetworkPolicy", FULLNAME)
+    assert ingress_by_port(external)["http"] == [{"ipBlock": {"cidr": "10.0.0.0/24"}}]
+    assert rendered(chart, "network-policy-off").all("NetworkPolicy") == []
+
+
+def test_generated_client_certificate_is_a_client_certificate_of_its_ca(
+    chart: Any, tmp_path: Path
+) -> None:
+    x509 = pytest.importorskip("cryptography.x509")
+    files = client_secret_files(rendered(chart, "tls-secret"), tmp_path)
+    ca = x509.load_pem_x509_certificate(files["ca.crt"].read_bytes())
+    leaf = x509.load_pem_x509_certificate(files["tls.crt"].read_bytes())
+    leaf.verify_directly_issued_by(ca)
+    usages = leaf.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    assert x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH in usages
+    (cn,) = leaf.subject.get_attributes_for_oid(x509.oid.NameOID.COMMON_NAME)
+    assert cn.value == SCHEDULER_FULLNAME
+    days = chart.values["tls"]["clientAuth"]["validityDays"]
+    lifetime = leaf.not_valid_after_utc - leaf.not_valid_before_utc
+    assert abs(lifetime.days - days) <= 1
 
 
 # --------------------------------------------------------------------------------------------
@@ -582,8 +762,9 @@ def test_extender_deployment(chart: Any) -> None:
     )
     assert c["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert c["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert c["ports"][0]["name"] == "http"
     for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
-        assert c[probe]["httpGet"]["port"] == c["ports"][0]["name"] == "http"
+        assert c[probe]["httpGet"]["port"] == "probes"
         assert c[probe]["httpGet"]["scheme"] == "HTTP"
     # The extender itself is placed by the default scheduler (no chicken-and-egg).
     assert "schedulerName" not in pod_spec(deployment)
@@ -716,6 +897,11 @@ def test_notes_explain_a_first_pod(chart: Any) -> None:
         {"scheduler": {"httpTimeoutSeconds": "5s"}},
         {"scheduler": {"name": "Placement_Scheduler"}},
         {"tls": {"enabled": "true"}},
+        {"tls": {"clientAuth": {"enabled": "yes"}}},
+        {"tls": {"clientAuth": {"validityDays": 0}}},
+        {"networkPolicy": {"extenderFrom": [{"podSelector": "scheduler"}]}},
+        {"networkPolicy": {"metricsFrom": [{}]}},
+        {"networkPolicy": {"enable": True}},
         {"config": {"server": {"port": "8888"}}},
         {"config": {"server": {"port": 70000}}},
         {"config": {"bind": {"budget_seconds": "3"}}},

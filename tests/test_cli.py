@@ -4,8 +4,6 @@ input stops it with one line that says what is wrong."""
 from __future__ import annotations
 
 import json
-import os
-import socket
 import ssl
 import subprocess
 import sys
@@ -14,32 +12,12 @@ from pathlib import Path
 import httpx
 import trustme
 
-ROOT = Path(__file__).parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def serve_demo(port: int, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
-    """``make run``'s command on ``port``; returns once the server says it serves."""
-    command = [sys.executable, "-m", "app", "serve", "--snapshot", "examples/demo-cluster.yaml",
-               "--host", "127.0.0.1", "--port", str(port)]  # fmt: skip
-    server = subprocess.Popen(command, cwd=ROOT, stderr=subprocess.PIPE, text=True, env=env)
-    assert server.stderr is not None
-    for line in server.stderr:  # the server's own word that it serves
-        if "Uvicorn running" in line:
-            break
-    return server
+from tests.serving import ROOT, free_port, serve_demo
 
 
 def test_serves_the_demo_cluster_like_make_run() -> None:
     port = free_port()
-    server = serve_demo(port)
-    try:
+    with serve_demo(port):
         base = f"http://127.0.0.1:{port}"
         assert httpx.get(f"{base}/readyz").status_code == 200
         body = (ROOT / "examples" / "filter-gpu-pod.json").read_bytes()
@@ -47,9 +25,6 @@ def test_serves_the_demo_cluster_like_make_run() -> None:
         kept = reply.json()["NodeNames"]
         assert reply.status_code == 200 and kept and all("a10g" in n or "t4" in n for n in kept)
         assert "placement_extender_snapshot_nodes 23.0" in httpx.get(f"{base}/metrics").text
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -94,13 +69,11 @@ def test_serves_https_when_given_a_certificate(tmp_path: Path) -> None:
     leaf.cert_chain_pems[0].write_to_path(str(cert))
     leaf.private_key_pem.write_to_path(str(key))
     ca.cert_pem.write_to_path(str(ca_file))
-    env = {**os.environ, "PLACEMENT_EXTENDER_SERVER__TLS_CERT_FILE": str(cert),
+    env = {"PLACEMENT_EXTENDER_SERVER__TLS_CERT_FILE": str(cert),
            "PLACEMENT_EXTENDER_SERVER__TLS_KEY_FILE": str(key)}  # fmt: skip
     port = free_port()
-    server = serve_demo(port, env)
-    try:
-        with httpx.Client(verify=ssl.create_default_context(cafile=str(ca_file))) as client:
-            assert client.get(f"https://127.0.0.1:{port}/readyz").status_code == 200
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    with (
+        serve_demo(port, env),
+        httpx.Client(verify=ssl.create_default_context(cafile=str(ca_file))) as client,
+    ):
+        assert client.get(f"https://127.0.0.1:{port}/readyz").status_code == 200

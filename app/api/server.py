@@ -205,7 +205,14 @@ def create_app(runtime: Runtime, source: Source | None = None) -> HotPath:
         f"/{VERBS.bind}": timed(runtime.metrics, VERBS.bind, bind_handler(runtime)),
     }
     server = runtime.settings.server
+    if not server.explain:
+        handlers["/explain"] = explain_off
     return HotPath(api, handlers, server.max_body_bytes, server.read_timeout_seconds)
+
+
+async def explain_off(_: bytes) -> tuple[int, bytes]:
+    """POST /explain with ``server.explain`` false."""
+    return 404, error_body("/explain is off (server.explain: false)")
 
 
 def timed(metrics: Metrics, verb: str, handler: Handler) -> Handler:

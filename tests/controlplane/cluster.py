@@ -74,10 +74,11 @@ class Extender:
 
     proc: Proc
     port: int
+    scheme: str = "http"
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
 
 class ControlPlane:
@@ -194,17 +195,24 @@ class ControlPlane:
         self, name: str = "extender", env: dict[str, str] | None = None, *, timeout: float = 60
     ) -> Extender:
         """An extender replica in live mode (RBAC of the chart's ClusterRole, see
-        ``apply_extender_rbac``), returned once its /readyz answers 200."""
+        ``apply_extender_rbac``), returned once its /readyz answers 200. With TLS in ``env`` it
+        is polled on a plain probe port, as in the chart (the extender port may require a client
+        certificate)."""
         port = free_port()
         environ = {k: v for k, v in os.environ.items() if not k.startswith("PLACEMENT_EXTENDER_")}
         environ.update(env or {})
+        tls = "PLACEMENT_EXTENDER_SERVER__TLS_CERT_FILE" in environ
+        ready_port = port
+        if tls:
+            ready_port = free_port()
+            environ["PLACEMENT_EXTENDER_SERVER__PROBE_PORT"] = str(ready_port)
         proc = self._spawn(name, [
             sys.executable, "-m", "app", "serve", "--kubeconfig", str(self.extender_kubeconfig),
             "--host", "127.0.0.1", "--port", str(port),
         ], env=environ)  # fmt: skip
-        wait_until(proc, lambda: http_ok(f"http://127.0.0.1:{port}/readyz"), timeout=timeout,
-                   what="/readyz")  # fmt: skip
-        return Extender(proc, port)
+        wait_until(proc, lambda: http_ok(f"http://127.0.0.1:{ready_port}/readyz"),
+                   timeout=timeout, what="/readyz")  # fmt: skip
+        return Extender(proc, port, "https" if tls else "http")
 
     def _spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> Proc:
         self._serial += 1

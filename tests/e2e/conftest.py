@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -93,9 +93,11 @@ class Scenario:
         *,
         name: str = "placement-scheduler",
         values: dict[str, Any] | None = None,
+        edit: Callable[[JSON], None] | None = None,
     ) -> Proc:
         """A kube-scheduler with the chart's profile calling ``extender``; with None, a plain
-        kube-scheduler (no extender) serving the profile ``name``."""
+        kube-scheduler (no extender) serving the profile ``name``. ``edit`` may adjust the
+        configuration before it starts (e.g. point mounted paths at local files)."""
         kubeconfig = str(self.plane.admin_kubeconfig)
         if extender is None:
             config: JSON = {
@@ -108,6 +110,8 @@ class Scenario:
         else:
             config = scheduler_config(extender_url=extender.url, kubeconfig=kubeconfig,
                                       scheduler_name=name, values=values)  # fmt: skip
+        if edit is not None:
+            edit(config)
         proc = self.plane.scheduler(config, name=name)
         self._procs.append(proc)
         return proc

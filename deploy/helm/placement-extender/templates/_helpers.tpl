@@ -128,6 +128,34 @@ TLS: the Secret holding tls.crt, tls.key and ca.crt, and where each side mounts 
 {{- define "placement-extender.caDir" -}}/etc/placement-extender/ca{{- end }}
 
 {{/*
+Mutual TLS: "true" when the extender port requires the scheduler's client certificate.
+*/}}
+{{- define "placement-extender.mtls" -}}
+{{- if and .Values.tls.enabled .Values.tls.clientAuth.enabled }}true{{ end }}
+{{- end }}
+
+{{/*
+The Secret with the scheduler's client certificate (tls.crt, tls.key) and its CA (ca.crt).
+*/}}
+{{- define "placement-extender.clientSecretName" -}}
+{{- default (printf "%s-scheduler-client" (include "placement-extender.fullname" .)) .Values.tls.clientAuth.existingSecret }}
+{{- end }}
+
+{{- define "placement-extender.clientCertDir" -}}/etc/placement-extender/client{{- end }}
+{{- define "placement-extender.clientCaDir" -}}/etc/placement-extender/client-ca{{- end }}
+
+{{/*
+The plain-HTTP port for /healthz, /readyz and /metrics (config.server.probe_port).
+*/}}
+{{- define "placement-extender.probePort" -}}
+{{- $port := dig "server" "probe_port" nil (.Values.config | default dict) }}
+{{- if not $port }}
+{{- fail "config.server.probe_port is required: kubelet probes and Prometheus use it (they have no client certificate)" }}
+{{- end }}
+{{- $port | int }}
+{{- end }}
+
+{{/*
 The Service's in-cluster URL, as kube-scheduler's urlPrefix.
 */}}
 {{- define "placement-extender.url" -}}
@@ -148,8 +176,12 @@ Every check that must stop a bad install. Included by templates/validate.yaml.
 {{- if lt (float64 .Values.terminationGracePeriodSeconds) (float64 $stopping) }}
 {{- fail (printf "terminationGracePeriodSeconds (%v) must be at least %v: preStopSleepSeconds + config.server.shutdown_delay_seconds + config.server.read_timeout_seconds + config.bind.budget_seconds + 1, or a bind in flight at shutdown is killed" .Values.terminationGracePeriodSeconds $stopping) }}
 {{- end }}
-{{- if or (hasKey $server "tls_cert_file") (hasKey $server "tls_key_file") }}
+{{- if or (hasKey $server "tls_cert_file") (hasKey $server "tls_key_file") (hasKey $server "tls_client_ca_file") }}
 {{- fail "set tls.enabled (and tls.secretName or tls.certManager) instead of config.server.tls_cert_file/tls_key_file: the chart mounts the certificate and switches probes and the scheduler to HTTPS" }}
+{{- end }}
+{{- $_ := include "placement-extender.probePort" . }}
+{{- if and .Values.networkPolicy.enabled (not .Values.scheduler.enabled) (not .Values.networkPolicy.extenderFrom) }}
+{{- fail "networkPolicy.enabled with scheduler.enabled=false admits no caller to the extender: list your kube-scheduler in networkPolicy.extenderFrom (an ipBlock for a host-network one), or set networkPolicy.enabled=false" }}
 {{- end }}
 {{- if .Values.tls.enabled }}
 {{- $_ := include "placement-extender.tlsSecretName" . }}
@@ -168,8 +200,16 @@ The app config file: .Values.config plus the TLS file paths when tls.enabled.
 {{- $server := deepCopy (dig "server" dict $cfg) }}
 {{- $_ := set $server "tls_cert_file" (printf "%s/tls.crt" (include "placement-extender.tlsDir" .)) }}
 {{- $_ := set $server "tls_key_file" (printf "%s/tls.key" (include "placement-extender.tlsDir" .)) }}
+{{- if include "placement-extender.mtls" . }}
+{{- $_ := set $server "tls_client_ca_file" (printf "%s/ca.crt" (include "placement-extender.clientCaDir" .)) }}
+{{- end }}
 {{- $_ := set $cfg "server" $server }}
 {{- end }}
+{{- $server := deepCopy (dig "server" dict $cfg) }}
+{{- if not (hasKey $server "explain") }}
+{{- $_ := set $server "explain" (eq (include "placement-extender.mtls" .) "true") }}
+{{- end }}
+{{- $_ := set $cfg "server" $server }}
 {{- toYaml $cfg }}
 {{- end }}
 
@@ -197,6 +237,10 @@ The verbs are the extender's routes: POST /filter, /prioritize, /bind.
   enableHTTPS: true
   tlsConfig:
     caFile: {{ include "placement-extender.caDir" . }}/ca.crt
+    {{- if include "placement-extender.mtls" . }}
+    certFile: {{ include "placement-extender.clientCertDir" . }}/tls.crt
+    keyFile: {{ include "placement-extender.clientCertDir" . }}/tls.key
+    {{- end }}
   {{- end }}
 {{- end }}
 

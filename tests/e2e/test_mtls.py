@@ -1,0 +1,109 @@
+"""Mutual TLS through a real kube-scheduler: the chart's profile (``enableHTTPS``, ``tlsConfig``
+with the client certificate the chart issues) against an extender that requires it.
+
+The chart's scheduler schedules and binds through the extender; a kube-scheduler presenting a
+client certificate of another install's CA is refused at the TLS handshake, so its pod is not
+placed and kube-scheduler reports the extender's refusal.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import trustme
+
+from tests.controlplane.chart import rendered
+from tests.controlplane.objects import (
+    JSON,
+    all_settled,
+    bound_node,
+    create_nodes,
+    create_pods,
+    node,
+    pod,
+    watch_pods,
+)
+from tests.e2e.conftest import Scenario
+
+TLS_VALUES: dict[str, Any] = {"tls": {"enabled": True, "secretName": "extender-tls"}}
+
+
+def chart_client_certificate(directory: Path, days: int = 3650) -> dict[str, str]:
+    """The scheduler's client Secret as a render of the chart issues it, as files (renders are
+    cached by values: other ``days``, another install and CA)."""
+    values = {"tls": {**TLS_VALUES["tls"], "clientAuth": {"validityDays": days}}}
+    (secret,) = [
+        o for o in rendered(values)
+        if o["kind"] == "Secret" and o["metadata"]["name"].endswith("-scheduler-client")
+    ]  # fmt: skip
+    directory.mkdir()
+    files = {}
+    for key in ("ca.crt", "tls.crt", "tls.key"):
+        path = directory / key
+        path.write_bytes(base64.b64decode(secret["data"][key]))
+        files[key] = str(path)
+    return files
+
+
+def tls_files(server_ca: str, client: dict[str, str]) -> Callable[[JSON], None]:
+    """Point the chart's profile's mounted paths at this machine's copies."""
+
+    def edit(config: JSON) -> None:
+        (extender,) = config["extenders"]
+        assert extender["enableHTTPS"] is True
+        assert set(extender["tlsConfig"]) == {"caFile", "certFile", "keyFile"}
+        extender["tlsConfig"] = {
+            "caFile": server_ca, "certFile": client["tls.crt"], "keyFile": client["tls.key"],
+        }  # fmt: skip
+
+    return edit
+
+
+def scheduled_or_failed(name: str) -> Any:
+    def done(pods: dict[str, JSON]) -> bool:
+        conditions = (pods.get(name, {}).get("status") or {}).get("conditions") or ()
+        failed = any(c["type"] == "PodScheduled" and c["status"] == "False" for c in conditions)
+        return name in pods and (bound_node(pods[name]) is not None or failed)
+
+    return done
+
+
+def test_the_chart_scheduler_certificate_is_served_and_another_is_refused(
+    scenario: Scenario, tmp_path: Path
+) -> None:
+    server_ca = trustme.CA()  # the user's tls.secretName Secret
+    leaf = server_ca.issue_cert("127.0.0.1")
+    leaf.cert_chain_pems[0].write_to_path(str(tmp_path / "tls.crt"))
+    leaf.private_key_pem.write_to_path(str(tmp_path / "tls.key"))
+    server_ca.cert_pem.write_to_path(str(tmp_path / "ca.crt"))
+    ours = chart_client_certificate(tmp_path / "ours")
+    theirs = chart_client_certificate(tmp_path / "theirs", days=365)  # another install's CA
+    assert Path(theirs["ca.crt"]).read_bytes() != Path(ours["ca.crt"]).read_bytes()
+
+    create_nodes(scenario.core, [node("node-1")])
+    extender = scenario.extender({
+        "PLACEMENT_EXTENDER_SERVER__TLS_CERT_FILE": str(tmp_path / "tls.crt"),
+        "PLACEMENT_EXTENDER_SERVER__TLS_KEY_FILE": str(tmp_path / "tls.key"),
+        "PLACEMENT_EXTENDER_SERVER__TLS_CLIENT_CA_FILE": ours["ca.crt"],
+    })  # fmt: skip
+    assert extender.url.startswith("https://")
+    for name, client in (("placement-scheduler", ours), ("stranger", theirs)):
+        edit = tls_files(str(tmp_path / "ca.crt"), client)
+        scenario.scheduler(extender, name=name, values=TLS_VALUES, edit=edit)
+
+    create_pods(scenario.core, [pod("via-chart-cert", scheduler="placement-scheduler")])
+    pods = watch_pods(scenario.core, all_settled(["via-chart-cert"]), timeout=60)
+    assert bound_node(pods["via-chart-cert"]) == "node-1"
+
+    create_pods(scenario.core, [pod("via-other-cert", scheduler="stranger")])
+    pods = watch_pods(scenario.core, scheduled_or_failed("via-other-cert"), timeout=60)
+    assert bound_node(pods["via-other-cert"]) is None
+    (condition,) = [c for c in pods["via-other-cert"]["status"]["conditions"]
+                    if c["type"] == "PodScheduled"]  # fmt: skip
+    # kube-scheduler's own words: the call to the extender failed (the handshake was refused,
+    # e.g. 'Post "https://127.0.0.1:port/filter": EOF').
+    assert condition["message"].startswith(f'Post "{extender.url}/filter": ')
+

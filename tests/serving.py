@@ -1,0 +1,69 @@
+"""Run ``placement-extender serve`` on loopback as a user would, for tests over real sockets."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from tests.controlplane.processes import free_port
+
+__all__ = ["ROOT", "Served", "free_port", "serve_demo"]
+
+ROOT = Path(__file__).parent.parent
+
+
+class Served:
+    """A running demo-cluster server; ``log`` collects its stderr lines."""
+
+    def __init__(self, process: subprocess.Popen[str]) -> None:
+        self.process = process
+        self.log: list[str] = []
+        self._changed = threading.Condition()
+
+    def wait_for_log(self, text: str, *, count: int = 1, timeout: float = 60) -> None:
+        """Block until ``text`` has appeared in ``count`` log lines."""
+        with self._changed:
+            found = self._changed.wait_for(
+                lambda: (
+                    sum(text in line for line in self.log) >= count
+                    or self.process.poll() is not None
+                ),
+                timeout,
+            )
+        assert found and self.process.poll() is None, "".join(self.log[-20:])
+
+    def _drain(self) -> None:
+        # Keep reading: a full stderr pipe would block the server.
+        assert self.process.stderr is not None
+        for line in self.process.stderr:
+            with self._changed:
+                self.log.append(line)
+                self._changed.notify_all()
+        with self._changed:
+            self._changed.notify_all()
+
+
+@contextmanager
+def serve_demo(
+    port: int, env: dict[str, str] | None = None, *, listeners: int = 1
+) -> Iterator[Served]:
+    """``make run``'s command on ``port``, from when all ``listeners`` say they serve until the
+    block ends."""
+    command = [sys.executable, "-m", "app", "serve", "--snapshot", "examples/demo-cluster.yaml",
+               "--host", "127.0.0.1", "--port", str(port)]  # fmt: skip
+    process = subprocess.Popen(
+        command, cwd=ROOT, stderr=subprocess.PIPE, text=True, env={**os.environ, **(env or {})}
+    )
+    served = Served(process)
+    threading.Thread(target=served._drain, daemon=True).start()
+    try:
+        served.wait_for_log("Uvicorn running", count=listeners)
+        yield served
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
