@@ -47,6 +47,9 @@ CONFLICT = 409
 NOT_FOUND = 404
 BUDGET_EXHAUSTED = "budget_exhausted"
 UNKNOWN_OUTCOME = "unknown_outcome"
+MIN_CALL_SECONDS = 0.1
+"""A call with less of the budget left is not sent: it would mostly time out, and a write whose
+outcome is unknown holds its capacity until the reservation expires."""
 
 _node_decoder = msgspec.json.Decoder(Node)
 _pod_decoder = msgspec.json.Decoder(Pod)
@@ -251,9 +254,12 @@ class Binder:
                     if not isinstance(exc, BindError):
                         log.exception("reservation write failed unexpectedly")
                         exc = BindError(f"internal error: {exc}", "internal_error")
+                    spent = exc.outcome == BUDGET_EXHAUSTED
                     for waiting in batch:
                         if not waiting.done.done():
-                            waiting.done.set_exception(exc)
+                            waiting.done.set_exception(
+                                self._budget_spent(waiting.attempts) if spent else exc
+                            )
                     _settle(releases)
         finally:
             queue.writer = None
@@ -393,7 +399,9 @@ class Binder:
                 deadline, self._binding, args.PodNamespace, args.PodName, args.PodUID, args.Node
             )
         except NotSent:
-            raise  # never sent: the pod is not bound; its reservation expires with the TTL
+            # never sent, so the pod is not bound: give its capacity back (after the reply)
+            self._release_later(args.Node, pod.uid)
+            raise
         except BindError as exc:
             raise BindError(
                 f"{exc}; the binding's outcome is unknown, so its reservation on node {args.Node} "
@@ -446,7 +454,7 @@ class Binder:
     async def _call(self, deadline: float, function: Callable[..., T], *args: Any) -> T:
         """Run a blocking API call off the loop with the time left as its timeout."""
         left = deadline - time.monotonic()
-        if left <= 0:
+        if left < MIN_CALL_SECONDS:
             raise NotSent(self.bind_settings.budget_seconds)
         timeout = min(self.bind_settings.request_timeout_seconds, left)
         loop = asyncio.get_running_loop()
