@@ -1,8 +1,10 @@
-"""Node lists kept raw and remembered by their bytes (the names-mode hot path).
+"""The names-mode hot path: node lists kept raw and remembered by their bytes, failure codes
+grouped by a 16-bit hash.
 
 Covers: the raw-names decoder and its fallbacks to the general decoder; replies identical to
 those of a decoded list, on generated clusters; a remembered list following nodes that appear,
-disappear and change; a malformed list as a 400 that wins over a bad pod.
+disappear and change; a malformed list as a 400 that wins over a bad pod; grouping that stays
+exact when two codes share a hash.
 """
 
 from __future__ import annotations
@@ -11,9 +13,13 @@ import json
 from typing import Any
 
 import msgspec
+import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from app.extender import Extender
+from app.policy.engine import group_by_code
 from app.state.records import node_facts
 from app.state.table import LISTS_KEPT
 from app.wire.codec import (
@@ -106,3 +112,27 @@ async def test_a_list_that_is_not_strings_is_400_even_with_a_bad_pod(
     reply = await make_client(NODES).post(path, content=body)
     assert reply.status_code == 400
     assert "NodeNames" in reply.json()["Error"]
+
+
+SAME_HASH = (2, 46370)  # two codes whose 16-bit grouping keys are equal
+
+
+def assert_grouped(codes: list[int]) -> None:
+    array = np.array(codes, np.uint64)
+    order, starts = group_by_code(array)
+    assert sorted(order.tolist()) == list(range(len(codes)))
+    runs = [array[order[a:b]].tolist() for a, b in zip(starts, [*starts[1:], len(codes)])]
+    assert all(len(set(run)) == 1 for run in runs)
+    firsts = [run[0] for run in runs]
+    assert len(set(firsts)) == len(firsts), "one run per code"
+    if 0 in codes:
+        assert firsts[0] == 0
+
+
+@given(st.lists(st.sampled_from([0, 1, 7, 2**40, 2**63 + 5, *SAME_HASH])))
+def test_grouping_puts_each_code_in_one_run_passing_first(codes: list[int]) -> None:
+    assert_grouped(codes)
+
+
+def test_grouping_stays_exact_when_two_codes_share_a_hash() -> None:
+    assert_grouped([SAME_HASH[0], SAME_HASH[1], 0, SAME_HASH[0], 0, SAME_HASH[1]])
