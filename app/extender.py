@@ -134,14 +134,14 @@ class Extender:
                 table = self._table_from(facts)
                 lookup = {f.name: f for f in facts}
             listed = table.listed([f.name for f in facts])
-            nodes = Candidates(table, listed.rows, lookup)
+            nodes = Candidates(table, listed.rows, lookup, listed)
             return Request(self.demand(args.Pod), nodes, listed, raw)
         table = snapshot.table
         if isinstance(args, ExtenderArgsRawNames):
             listed = table.listed_raw(bytes(args.NodeNames), decode_node_names)
         else:
             listed = table.listed(args.NodeNames or [])
-        nodes = Candidates(table, listed.rows, snapshot.nodes)
+        nodes = Candidates(table, listed.rows, snapshot.nodes, listed)
         return Request(self.demand(args.Pod), nodes, listed, None)
 
     def _facts_of(self, raw: msgspec.Raw) -> NodeFacts:

@@ -135,8 +135,8 @@ class CodeLayout:
 
     def codes(self, pod: PodDemand, nodes: Candidates) -> CodeArray:
         """Each candidate's failure code."""
-        limits, below = self._scratch.buffers(len(nodes), self._limits)
-        np.take(nodes.table.limits, nodes.rows, axis=0, out=limits, mode="clip")  # rows are valid
+        scratch, below = self._scratch.buffers(len(nodes), self._limits)
+        limits = nodes.limit_rows(scratch)
         np.less(limits, np.array(self.needs(pod), np.int64), out=below)  # a byte per column
         words = below.view(np.uint64)
         codes: CodeArray = words[:, 0].copy()

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
@@ -28,7 +28,7 @@ from app.wire.codec import encode as encode_json
 
 UNKNOWN_ROW = 0
 LISTS_KEPT = 8
-"""Name lists remembered by :meth:`NodeTable.listed_raw` (about 0.2 MB each at 5,000 names)."""
+"""Name lists remembered by :meth:`NodeTable.listed_raw` (about 0.9 MB each at 5,000 names)."""
 
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
@@ -110,6 +110,14 @@ def host_prefix(json_name: bytes) -> bytes:
     return b'{"Host":' + json_name + b',"Score":'
 
 
+@dataclass(slots=True)
+class GatheredLimits:
+    """The ``limits`` rows of a list's candidates, as of table ``version``."""
+
+    values: IntArray | None = None
+    version: int = -1
+
+
 @dataclass(frozen=True, slots=True)
 class Listed:
     """A request's node names resolved against the table, in request order: each candidate's
@@ -118,6 +126,8 @@ class Listed:
     rows: npt.NDArray[np.intp]
     json_names: npt.NDArray[np.object_]
     host_prefixes: npt.NDArray[np.object_]
+    gathered: GatheredLimits = field(default_factory=GatheredLimits)
+    """Kept up to date by :meth:`NodeTable.limits_of`."""
 
 
 class NodeTable:
@@ -130,7 +140,7 @@ class NodeTable:
 
     _COLUMNS = (
         "alloc", "used", "reserved", "free", "gpu_type", "typed_gpus", "gpu_memory", "pool",
-        "pool_priority", "flags", "name_hash", "json_name", "host_prefix",
+        "pool_priority", "flags", "name_hash", "json_name", "host_prefix", "limits_stamp",
     )  # fmt: skip
     """Columns indexed by row on their last axis (``limits`` is node-major: row first)."""
 
@@ -144,6 +154,8 @@ class NodeTable:
         self._free_rows: list[int] = []
         self.mapping_version = 0
         """Bumped whenever a name gains or loses its row."""
+        self.limits_version = 0
+        """Bumped by every write of a ``limits`` row; ``limits_stamp`` holds each row's last."""
         self._lists: OrderedDict[bytes, tuple[int, Listed]] = OrderedDict()
         self._allocate(max(capacity, 2))
         self.json_name[UNKNOWN_ROW] = b'""'
@@ -163,6 +175,7 @@ class NodeTable:
         self.pool_priority: IntArray = np.zeros(capacity, np.int64)
         self.flags: FlagArray = np.full(capacity, FLAG_UNKNOWN, np.uint8)
         self.name_hash = np.zeros(capacity, np.uint64)
+        self.limits_stamp: IntArray = np.zeros(capacity, np.int64)
         # Pre-encoded JSON fragments, so replies are joined from bytes instead of encoded per node.
         self.json_name: npt.NDArray[np.object_] = np.full(capacity, b"", object)
         self.host_prefix: npt.NDArray[np.object_] = np.full(capacity, b"", object)
@@ -254,6 +267,8 @@ class NodeTable:
         width = len(self.resources)
         alloc, free, flags = self.alloc[:, row], self.free[:, row], int(self.flags[row])
         limits = self.limits[row]
+        self.limits_version += 1
+        self.limits_stamp[row] = self.limits_version
         for bit in range(FLAG_BITS):
             limits[clearance_limit(1 << bit)] = 0 if flags & 1 << bit else 1
         limits[GPU_MEMORY_LIMIT] = self.gpu_memory[row]
@@ -305,3 +320,19 @@ class NodeTable:
         if len(self._lists) > LISTS_KEPT:
             self._lists.popitem(last=False)
         return listed
+
+    def limits_of(self, listed: Listed) -> IntArray:
+        """The ``limits`` rows of ``listed``'s candidates (node-major; read-only for callers).
+
+        Kept with the list: a repeated list re-gathers only the rows written since its last
+        use (a bind changes one or two), not all of them. Called from the thread that writes
+        the table (the event loop), like every reader of the snapshot.
+        """
+        gathered = listed.gathered
+        if gathered.values is None:
+            gathered.values = self.limits[listed.rows]
+        elif gathered.version != self.limits_version:
+            stale = np.flatnonzero(self.limits_stamp[listed.rows] > gathered.version)
+            gathered.values[stale] = self.limits[listed.rows[stale]]
+        gathered.version = self.limits_version
+        return gathered.values
