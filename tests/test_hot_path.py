@@ -1,10 +1,10 @@
-"""The names-mode hot path: node lists kept raw and remembered by their bytes, failure codes
-grouped by a 16-bit hash.
+"""The names-mode hot path: node lists kept raw and remembered by their bytes, needs and
+reasons kept per pod shape, failure codes grouped by a 16-bit hash.
 
 Covers: the raw-names decoder and its fallbacks to the general decoder; replies identical to
 those of a decoded list, on generated clusters; a remembered list following nodes that appear,
-disappear and change; a malformed list as a 400 that wins over a bad pod; grouping that stays
-exact when two codes share a hash.
+disappear and change; a malformed list as a 400 that wins over a bad pod; pods of different
+shapes never sharing reasons; grouping that stays exact when two codes share a hash.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from app.extender import Extender
-from app.policy.engine import group_by_code
+from app.policy.engine import HASHED_FROM, group_by_code
 from app.state.records import node_facts
 from app.state.table import LISTS_KEPT
 from app.wire.codec import (
@@ -114,10 +114,34 @@ async def test_a_list_that_is_not_strings_is_400_even_with_a_bad_pod(
     assert "NodeNames" in reply.json()["Error"]
 
 
+def test_pods_that_differ_in_what_predicates_read_get_their_own_reasons() -> None:
+    nodes = [*NODES, node("batch-1", labels={P + "pool": "batch"})]
+    extender = extender_of(nodes)
+    names = ["cpu-1", "cpu-2", "gpu-1", "batch-1"]
+    asks: list[tuple[dict[str, Any], dict[str, str]]] = [
+        (pod("a", cpu="2", annotations={P + "pool": "batch"}), {"cpu-1": "node not in pool batch"}),
+        (pod("b", cpu="2", annotations={P + "pool": "web"}), {"batch-1": "node not in pool web"}),
+        (pod("c", cpu="3"), {"cpu-2": "insufficient cpu (3 requested)"}),
+        (pod("d", cpu="2"), {"cpu-2": "insufficient cpu (2 requested)"}),
+        (pod("e", cpu="3"), {"cpu-2": "insufficient cpu (3 requested)"}),
+    ]
+    for wants, expected in asks * 2:
+        answer = filter_answer(extender, args_body(wants, names))
+        failures = {**answer["FailedNodes"], **answer["FailedAndUnresolvableNodes"]}
+        assert failures.items() >= expected.items(), (wants["metadata"]["name"], failures)
+
+
 SAME_HASH = (2, 46370)  # two codes whose 16-bit grouping keys are equal
 
 
 def assert_grouped(codes: list[int]) -> None:
+    """Grouped right by the plain sort and, tiled past HASHED_FROM, by the hashed one."""
+    assert_grouped_once(codes)
+    if codes:
+        assert_grouped_once(codes * (HASHED_FROM // len(codes) + 1))
+
+
+def assert_grouped_once(codes: list[int]) -> None:
     array = np.array(codes, np.uint64)
     order, starts = group_by_code(array)
     assert sorted(order.tolist()) == list(range(len(codes)))
