@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from app.extender import Extender
 from app.policy.engine import HASHED_FROM, group_by_code
-from app.state.records import node_facts
+from app.state.records import node_facts, pod_facts
 from app.state.table import LISTS_KEPT
 from app.wire.codec import (
     BadRequest,
@@ -28,7 +28,7 @@ from app.wire.codec import (
     decode_extender_args_raw_names,
     decode_node_names,
 )
-from app.wire.types import ExtenderArgs, ExtenderArgsRawNames, Node
+from app.wire.types import ExtenderArgs, ExtenderArgsRawNames, Node, Pod
 from bench.handler_bench import build_extender
 from loadtest.generate import make_cluster, make_payloads
 from tests.builders import P, args_body, extender_of, node, pod
@@ -93,6 +93,26 @@ def test_a_remembered_list_follows_nodes_that_appear_change_and_go() -> None:
     again = filter_answer(extender, body)
     assert again["NodeNames"] == ["cpu-2", "cpu-3"]
     assert again["FailedNodes"] == {"cpu-1": "unknown node"}
+
+
+def test_a_repeated_list_sees_capacity_taken_and_freed_on_its_nodes() -> None:
+    extender = extender_of([node("cpu-1", cpu="4"), node("cpu-2", cpu="4")])
+    body = args_body(pod("p", cpu="3"), ["cpu-1", "cpu-2"])
+    for _ in range(3):  # the list's own copy of its rows is made on its second use
+        assert filter_answer(extender, body)["NodeNames"] == ["cpu-1", "cpu-2"]
+    hog = pod("hog", node_name="cpu-2", cpu="2", phase="Running")
+    extender.snapshot.set_pod(pod_facts(msgspec.convert(hog, Pod)))
+    taken = filter_answer(extender, body)
+    assert taken["NodeNames"] == ["cpu-1"]
+    assert taken["FailedNodes"] == {"cpu-2": "insufficient cpu (3 requested)"}
+    extender.snapshot.delete_pod(taken_uid(extender, "hog"))
+    assert filter_answer(extender, body)["NodeNames"] == ["cpu-1", "cpu-2"]
+
+
+def taken_uid(extender: Extender, name: str) -> str:
+    found = extender.snapshot.pod_named("default", name)
+    assert found is not None
+    return found.uid
 
 
 def test_remembered_lists_stay_bounded() -> None:

@@ -70,8 +70,9 @@ class Candidates:
     def limit_rows(self, scratch: IntArray) -> IntArray:
         """The candidates' ``limits`` rows (read-only): the list's own copy, or gathered into
         ``scratch`` (``len(self)`` rows)."""
-        if self.listed is not None:
-            return self.table.limits_of(self.listed)
+        kept = None if self.listed is None else self.table.limits_of(self.listed)
+        if kept is not None:
+            return kept
         np.take(self.table.limits, self.rows, axis=0, out=scratch, mode="clip")  # rows are valid
         return scratch
 

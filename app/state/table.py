@@ -112,7 +112,7 @@ def host_prefix(json_name: bytes) -> bytes:
 
 @dataclass(slots=True)
 class GatheredLimits:
-    """The ``limits`` rows of a list's candidates, as of table ``version``."""
+    """The ``limits`` rows of a list's candidates, as of table ``version`` (-1: never used)."""
 
     values: IntArray | None = None
     version: int = -1
@@ -321,15 +321,20 @@ class NodeTable:
             self._lists.popitem(last=False)
         return listed
 
-    def limits_of(self, listed: Listed) -> IntArray:
-        """The ``limits`` rows of ``listed``'s candidates (node-major; read-only for callers).
+    def limits_of(self, listed: Listed) -> IntArray | None:
+        """The ``limits`` rows of ``listed``'s candidates (node-major; read-only for callers),
+        or None on the list's first use: most lists are never seen again, and the caller's
+        scratch buffer serves those without a fresh allocation.
 
-        Kept with the list: a repeated list re-gathers only the rows written since its last
-        use (a bind changes one or two), not all of them. Called from the thread that writes
-        the table (the event loop), like every reader of the snapshot.
+        From its second use a list keeps its own copy, and later uses re-gather only the rows
+        written since (a bind changes one or two). Called from the thread that writes the
+        table (the event loop), like every reader of the snapshot.
         """
         gathered = listed.gathered
         if gathered.values is None:
+            if gathered.version < 0:
+                gathered.version = 0  # seen once
+                return None
             gathered.values = self.limits[listed.rows]
         elif gathered.version != self.limits_version:
             stale = np.flatnonzero(self.limits_stamp[listed.rows] > gathered.version)
