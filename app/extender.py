@@ -188,7 +188,7 @@ class Extender:
         request = self.resolve(args)
         scores = self.policy.score(request.demand, request.nodes).scores
         self.observer.scored(request.demand, scores)
-        return host_priority_list(request.listed.host_prefixes.tolist(), scores)
+        return host_priority_list(request.listed.host_prefixes, scores)
 
     def explain(self, args: Args) -> dict[str, Any]:
         """A readable account of the decision for every node in the request."""

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import numpy.typing as npt
@@ -118,16 +119,34 @@ class GatheredLimits:
     version: int = -1
 
 
-@dataclass(frozen=True, slots=True)
 class Listed:
     """A request's node names resolved against the table, in request order: each candidate's
-    row (the sentinel for unknown names) and its pre-encoded reply fragments."""
+    row (the sentinel for unknown names), and its reply fragments, joined on first use (a
+    filter needs only the names, a prioritize only the host prefixes)."""
 
-    rows: npt.NDArray[np.intp]
-    json_names: npt.NDArray[np.object_]
-    host_prefixes: npt.NDArray[np.object_]
-    gathered: GatheredLimits = field(default_factory=GatheredLimits)
-    """Kept up to date by :meth:`NodeTable.limits_of`."""
+    def __init__(self, table: NodeTable, rows: npt.NDArray[np.intp], names: Sequence[str]):
+        self.rows = rows
+        self.gathered = GatheredLimits()
+        """Kept up to date by :meth:`NodeTable.limits_of`."""
+        self._table = table
+        # names the table does not know are rare (watch lag, hand-written requests)
+        self._unknown = {i: names[i] for i in np.flatnonzero(rows == UNKNOWN_ROW).tolist()}
+
+    @cached_property
+    def json_names(self) -> npt.NDArray[np.object_]:
+        """Each candidate's name, JSON-encoded."""
+        encoded = self._table.json_name[self.rows]
+        for i, name in self._unknown.items():
+            encoded[i] = encode_json(name)
+        return encoded
+
+    @cached_property
+    def host_prefixes(self) -> list[bytes]:
+        """Each candidate's ``{"Host":<name>,"Score":``."""
+        prefixes = self._table.host_prefix[self.rows]
+        for i, name in self._unknown.items():
+            prefixes[i] = host_prefix(encode_json(name))
+        return prefixes.tolist()  # type: ignore[no-any-return]
 
 
 class NodeTable:
@@ -295,15 +314,8 @@ class NodeTable:
             return np.array([rows.get(name, UNKNOWN_ROW) for name in names], np.intp)
 
     def listed(self, names: Sequence[str]) -> Listed:
-        """``names`` resolved: rows and reply fragments per candidate. Names the table does not
-        know are encoded here (they are rare: watch lag, or a hand-written request)."""
-        rows = self.rows_for(names)
-        json_names = self.json_name[rows]
-        host_prefixes = self.host_prefix[rows]
-        for i in np.flatnonzero(rows == UNKNOWN_ROW).tolist():
-            json_names[i] = encode_json(names[i])
-            host_prefixes[i] = host_prefix(json_names[i])
-        return Listed(rows, json_names, host_prefixes)
+        """``names`` resolved: rows, and reply fragments per candidate."""
+        return Listed(self, self.rows_for(names), names)
 
     def listed_raw(self, raw: bytes, decode: Callable[[bytes], Sequence[str]]) -> Listed:
         """:meth:`listed` for the names JSON array ``raw`` (``decode`` reads it), remembered by
