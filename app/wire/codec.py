@@ -153,11 +153,11 @@ def decode_extender_args_raw_names(body: bytes) -> ExtenderArgs | ExtenderArgsRa
         args = _raw_names_decoder.decode(body)
     except (msgspec.DecodeError, RecursionError):
         return decode_extender_args(body)
-    if args.Pod is None or (args.Nodes is None and args.NodeNames == NULL):
-        return decode_extender_args(body)
-    if args.Nodes is not None and args.Nodes.items:
-        _check_utf8(body)
-    if args.NodeNames == NULL:
+    if args.Pod is None or (args.Nodes is None) == (args.NodeNames == NULL):
+        return decode_extender_args(body)  # no Pod, neither mode, or both
+    if args.Nodes is not None:
+        if args.Nodes.items:
+            _check_utf8(body)
         return ExtenderArgs(args.Pod, args.Nodes, None)
     return args
 
