@@ -7,7 +7,7 @@ This is the glue between the layers: wire (decoded args) → state (snapshot row
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import compress
 from typing import Any
@@ -24,12 +24,14 @@ from app.policy.engine import FilterOutcome, Policy
 from app.policy.types import Predicate
 from app.state.records import NodeFacts, node_facts
 from app.state.snapshot import Snapshot
-from app.state.table import UNKNOWN_ROW, NodeTable
-from app.wire.codec import decode_node, encode
+from app.state.table import Listed, NodeTable
+from app.wire.codec import decode_node, decode_node_names, encode
 from app.wire.quantity import QuantityError
 from app.wire.replies import filter_reply, host_priority_list, object_members
 from app.wire.requests import pod_requests
-from app.wire.types import ExtenderArgs, Pod
+from app.wire.types import ExtenderArgs, ExtenderArgsRawNames, Pod
+
+Args = ExtenderArgs | ExtenderArgsRawNames
 
 _FULL_NODE_CACHE = 20_000
 _DEMAND_CACHE = 256  # pods between their filter and prioritize calls
@@ -57,7 +59,8 @@ class Request:
 
     demand: PodDemand
     nodes: Candidates
-    names: Sequence[str]
+    listed: Listed
+    """The candidates' rows and pre-encoded reply fragments, in request order."""
     raw_nodes: list[msgspec.Raw] | None
     """Full-nodes mode: the request's node objects, echoed back for the kept ones."""
 
@@ -114,25 +117,32 @@ class Extender:
         except (PodAnnotationError, QuantityError) as exc:
             raise PodError(f"pod {meta.namespace}/{meta.name}: {exc}") from exc
 
-    def resolve(self, args: ExtenderArgs) -> Request:
-        """Map the request's nodes onto snapshot rows (or request-built rows, full mode)."""
+    def resolve(self, args: Args) -> Request:
+        """Map the request's nodes onto snapshot rows (or request-built rows, full mode).
+
+        The node list is read before the pod, so a malformed list is a bad request (400)
+        whatever the pod says."""
         assert args.Pod is not None  # the codec guarantees it
-        demand = self.demand(args.Pod)
         snapshot = self.snapshot
         snapshot.refresh()
         if args.Nodes is not None and args.Nodes.items is not None:
             raw = args.Nodes.items
             facts = [self._facts_of(item) for item in raw]
-            names = [f.name for f in facts]
             if all(snapshot.nodes.get(f.name) is f for f in facts):
                 table, lookup = snapshot.table, snapshot.nodes
             else:
                 table = self._table_from(facts)
                 lookup = {f.name: f for f in facts}
-            return Request(demand, Candidates(table, table.rows_for(names), lookup), names, raw)
-        names = args.NodeNames or []
-        rows = snapshot.table.rows_for(names)
-        return Request(demand, Candidates(snapshot.table, rows, snapshot.nodes), names, None)
+            listed = table.listed([f.name for f in facts])
+            nodes = Candidates(table, listed.rows, lookup, listed)
+            return Request(self.demand(args.Pod), nodes, listed, raw)
+        table = snapshot.table
+        if isinstance(args, ExtenderArgsRawNames):
+            listed = table.listed_raw(bytes(args.NodeNames), decode_node_names)
+        else:
+            listed = table.listed(args.NodeNames or [])
+        nodes = Candidates(table, listed.rows, snapshot.nodes, listed)
+        return Request(self.demand(args.Pod), nodes, listed, None)
 
     def _facts_of(self, raw: msgspec.Raw) -> NodeFacts:
         """Full-nodes mode: the request's node is authoritative; reuse parsed facts when the
@@ -162,7 +172,7 @@ class Extender:
 
     # ---- verbs ---------------------------------------------------------------------------
 
-    def filter(self, args: ExtenderArgs) -> bytes:
+    def filter(self, args: Args) -> bytes:
         """``ExtenderFilterResult`` bytes: kept nodes in the request's form, failures split
         into resolvable and unresolvable, ``Error`` for a pod that cannot be read."""
         try:
@@ -173,15 +183,14 @@ class Extender:
         self.observer.filtered(request.demand, outcome, self.policy.predicates)
         return filter_reply_of(request, outcome)
 
-    def prioritize(self, args: ExtenderArgs) -> bytes:
+    def prioritize(self, args: Args) -> bytes:
         """``HostPriorityList`` bytes, in request order. Raises :class:`PodError`."""
         request = self.resolve(args)
         scores = self.policy.score(request.demand, request.nodes).scores
         self.observer.scored(request.demand, scores)
-        prefixes = _per_candidate(request, request.nodes.table.host_prefix, _host_prefix)
-        return host_priority_list(prefixes.tolist(), scores)
+        return host_priority_list(request.listed.host_prefixes, scores)
 
-    def explain(self, args: ExtenderArgs) -> dict[str, Any]:
+    def explain(self, args: Args) -> dict[str, Any]:
         """A readable account of the decision for every node in the request."""
         try:
             request = self.resolve(args)
@@ -215,35 +224,14 @@ def filter_error(message: str) -> dict[str, Any]:
     }
 
 
-def _host_prefix(name: str) -> bytes:
-    return b'{"Host":' + encode(name) + b',"Score":'
-
-
-def _per_candidate(
-    request: Request, column: npt.NDArray[np.object_], fallback: Callable[[str], bytes]
-) -> npt.NDArray[np.object_]:
-    """A pre-encoded column for the candidates; names the table does not know are encoded
-    here (they are rare: watch lag, or a hand-written request)."""
-    rows = request.nodes.rows
-    values = column[rows]
-    for i in np.flatnonzero(rows == UNKNOWN_ROW).tolist():
-        values[i] = fallback(request.names[i])
-    return values
-
-
-def _encoded_names(request: Request) -> Callable[[npt.NDArray[Any]], list[bytes]]:
-    """The encoded names of the candidates an index array (or mask) selects."""
-    rows, encoded = request.nodes.rows, request.nodes.table.json_name
-    if np.count_nonzero(rows) == len(rows):  # every name known (row 0 is the unknown row)
-        return lambda which: encoded[rows[which]].tolist()
-    names = _per_candidate(request, encoded, encode)
-    return lambda which: names[which].tolist()
-
-
 def filter_reply_of(request: Request, outcome: FilterOutcome) -> bytes:
     """``ExtenderFilterResult`` bytes, joined from the table's pre-encoded names: failed nodes
     one group (one reason) at a time, kept nodes in request order."""
-    names_of = _encoded_names(request)
+    encoded = request.listed.json_names
+
+    def names_of(which: npt.NDArray[Any]) -> list[bytes]:
+        return encoded[which].tolist()  # type: ignore[no-any-return]
+
     groups = outcome.groups
     first = groups[0].start if groups else len(outcome.order)
     failing = names_of(outcome.order[first:])  # grouped by reason

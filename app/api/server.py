@@ -20,7 +20,12 @@ from app.metrics import CONTENT_TYPE, Metrics
 from app.simulate.pending import PendingPodsError
 from app.simulate.service import simulate_body
 from app.state.readiness import Readiness
-from app.wire.codec import BadRequest, decode_extender_args, encode
+from app.wire.codec import (
+    BadRequest,
+    decode_extender_args,
+    decode_extender_args_raw_names,
+    encode,
+)
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +78,7 @@ def filter_handler(runtime: Runtime) -> Handler:
         if extender is None or not runtime.readiness.ready:
             return _not_ready(runtime)
         try:
-            return 200, extender.filter(decode_extender_args(body))
+            return 200, extender.filter(decode_extender_args_raw_names(body))
         except BadRequest as exc:
             return 400, error_body(str(exc))
         except Exception as exc:  # an internal fault fails this call only
@@ -92,7 +97,7 @@ def prioritize_handler(runtime: Runtime) -> Handler:
         if extender is None or not runtime.readiness.ready:
             return _not_ready(runtime)
         try:
-            return 200, extender.prioritize(decode_extender_args(body))
+            return 200, extender.prioritize(decode_extender_args_raw_names(body))
         except BadRequest as exc:
             return 400, error_body(str(exc))
         except PodError as exc:

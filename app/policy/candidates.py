@@ -9,21 +9,34 @@ import numpy as np
 import numpy.typing as npt
 
 from app.state.records import NodeFacts
-from app.state.table import FLAG_UNKNOWN, UNKNOWN_ROW, BoolArray, FlagArray, IntArray, NodeTable
+from app.state.table import (
+    FLAG_UNKNOWN,
+    UNKNOWN_ROW,
+    BoolArray,
+    FlagArray,
+    IntArray,
+    Listed,
+    NodeTable,
+)
 
 
 class Candidates:
-    """Columns of ``table`` restricted to ``rows`` (request order, duplicates allowed)."""
+    """Columns of ``table`` restricted to ``rows`` (request order, duplicates allowed).
+
+    With ``listed`` (the request's node list, whose rows these are), per-list state the table
+    keeps is used instead of gathering afresh."""
 
     def __init__(
         self,
         table: NodeTable,
         rows: npt.NDArray[np.intp],
         facts: Mapping[str, NodeFacts],
+        listed: Listed | None = None,
     ) -> None:
         self.table = table
         self.rows = rows
         self.facts = facts
+        self.listed = listed
         self._free: dict[int, IntArray] = {}
         self._alloc: dict[int, IntArray] = {}
 
@@ -53,6 +66,15 @@ class Candidates:
         return ~self.flagged(FLAG_UNKNOWN)
 
     # ---- amounts ---------------------------------------------------------------------------
+
+    def limit_rows(self, scratch: IntArray) -> IntArray:
+        """The candidates' ``limits`` rows (read-only): the list's own copy, or gathered into
+        ``scratch`` (``len(self)`` rows)."""
+        kept = None if self.listed is None else self.table.limits_of(self.listed)
+        if kept is not None:
+            return kept
+        np.take(self.table.limits, self.rows, axis=0, out=scratch, mode="clip")  # rows are valid
+        return scratch
 
     def limit(self, column: int) -> IntArray:
         """One ``limits`` column over the candidates (the engine gathers whole rows at once)."""

@@ -133,11 +133,13 @@ class CodeLayout:
                     needs[shortfall.capacity] = need
         return needs
 
-    def codes(self, pod: PodDemand, nodes: Candidates) -> CodeArray:
-        """Each candidate's failure code."""
-        limits, below = self._scratch.buffers(len(nodes), self._limits)
-        np.take(nodes.table.limits, nodes.rows, axis=0, out=limits, mode="clip")  # rows are valid
-        np.less(limits, np.array(self.needs(pod), np.int64), out=below)  # a byte per column
+    def codes(self, pod: PodDemand, nodes: Candidates, needs: IntArray | None = None) -> CodeArray:
+        """Each candidate's failure code; ``needs``: :meth:`needs` of ``pod``, if known."""
+        scratch, below = self._scratch.buffers(len(nodes), self._limits)
+        limits = nodes.limit_rows(scratch)
+        if needs is None:
+            needs = np.array(self.needs(pod), np.int64)
+        np.less(limits, needs, out=below)  # a byte per column
         words = below.view(np.uint64)
         codes: CodeArray = words[:, 0].copy()
         for word in range(1, self._words):

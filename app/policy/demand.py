@@ -45,6 +45,15 @@ class PodDemand:
             return None
         return self.gpu_types[0] if self.gpu_types else ANY_GPU_TYPE
 
+    @property
+    def shape(self) -> tuple[object, ...]:
+        """Everything the predicates read of the pod: pods of one shape get the same needs and
+        reasons (a predicate that reads another field must add it here)."""
+        return (
+            self.requests.tobytes(), self.gpu_types, self.gpu_memory_mib, self.pool,
+            self.preemptible,
+        )  # fmt: skip
+
 
 def _annotation_or_label(
     key: str, annotations: Mapping[str, str], labels: Mapping[str, str]

@@ -16,7 +16,10 @@ request, recomputed only when that node's state changes:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import numpy.typing as npt
@@ -25,6 +28,8 @@ from app.state.records import NodeFacts
 from app.wire.codec import encode as encode_json
 
 UNKNOWN_ROW = 0
+LISTS_KEPT = 8
+"""Name lists remembered by :meth:`NodeTable.listed_raw` (about 0.9 MB each at 5,000 names)."""
 
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
@@ -101,6 +106,49 @@ class Interner:
         return self._codes.get(value, -1)
 
 
+def host_prefix(json_name: bytes) -> bytes:
+    """The head of a ``HostPriority`` up to its score: ``{"Host":<name>,"Score":``."""
+    return b'{"Host":' + json_name + b',"Score":'
+
+
+@dataclass(slots=True)
+class GatheredLimits:
+    """The ``limits`` rows of a list's candidates, as of table ``version`` (-1: never used)."""
+
+    values: IntArray | None = None
+    version: int = -1
+
+
+class Listed:
+    """A request's node names resolved against the table, in request order: each candidate's
+    row (the sentinel for unknown names), and its reply fragments, joined on first use (a
+    filter needs only the names, a prioritize only the host prefixes)."""
+
+    def __init__(self, table: NodeTable, rows: npt.NDArray[np.intp], names: Sequence[str]):
+        self.rows = rows
+        self.gathered = GatheredLimits()
+        """Kept up to date by :meth:`NodeTable.limits_of`."""
+        self._table = table
+        # names the table does not know are rare (watch lag, hand-written requests)
+        self._unknown = {i: names[i] for i in np.flatnonzero(rows == UNKNOWN_ROW).tolist()}
+
+    @cached_property
+    def json_names(self) -> npt.NDArray[np.object_]:
+        """Each candidate's name, JSON-encoded."""
+        encoded = self._table.json_name[self.rows]
+        for i, name in self._unknown.items():
+            encoded[i] = encode_json(name)
+        return encoded
+
+    @cached_property
+    def host_prefixes(self) -> list[bytes]:
+        """Each candidate's ``{"Host":<name>,"Score":``."""
+        prefixes = self._table.host_prefix[self.rows]
+        for i, name in self._unknown.items():
+            prefixes[i] = host_prefix(encode_json(name))
+        return prefixes.tolist()  # type: ignore[no-any-return]
+
+
 class NodeTable:
     """Per-node facts as numpy columns, updated row by row.
 
@@ -111,7 +159,7 @@ class NodeTable:
 
     _COLUMNS = (
         "alloc", "used", "reserved", "free", "gpu_type", "typed_gpus", "gpu_memory", "pool",
-        "pool_priority", "flags", "name_hash", "json_name", "host_prefix",
+        "pool_priority", "flags", "name_hash", "json_name", "host_prefix", "limits_stamp",
     )  # fmt: skip
     """Columns indexed by row on their last axis (``limits`` is node-major: row first)."""
 
@@ -123,6 +171,11 @@ class NodeTable:
         self.gpu_types = Interner()
         self.pools = Interner()
         self._free_rows: list[int] = []
+        self.mapping_version = 0
+        """Bumped whenever a name gains or loses its row."""
+        self.limits_version = 0
+        """Bumped by every write of a ``limits`` row; ``limits_stamp`` holds each row's last."""
+        self._lists: OrderedDict[bytes, tuple[int, Listed]] = OrderedDict()
         self._allocate(max(capacity, 2))
         self.json_name[UNKNOWN_ROW] = b'""'
         self._refresh_limits(UNKNOWN_ROW)
@@ -141,6 +194,7 @@ class NodeTable:
         self.pool_priority: IntArray = np.zeros(capacity, np.int64)
         self.flags: FlagArray = np.full(capacity, FLAG_UNKNOWN, np.uint8)
         self.name_hash = np.zeros(capacity, np.uint64)
+        self.limits_stamp: IntArray = np.zeros(capacity, np.int64)
         # Pre-encoded JSON fragments, so replies are joined from bytes instead of encoded per node.
         self.json_name: npt.NDArray[np.object_] = np.full(capacity, b"", object)
         self.host_prefix: npt.NDArray[np.object_] = np.full(capacity, b"", object)
@@ -188,10 +242,11 @@ class NodeTable:
                     self._grow()
                 self.names.append(facts.name)
             self.rows[facts.name] = row
+            self.mapping_version += 1
             self.used[:, row] = 0
             self.reserved[:, row] = 0
             self.json_name[row] = encode_json(facts.name)
-            self.host_prefix[row] = b'{"Host":' + self.json_name[row] + b',"Score":'
+            self.host_prefix[row] = host_prefix(self.json_name[row])
         self.alloc[:, row] = self.vector(facts.allocatable)
         self.gpu_type[row] = self.gpu_types.code(facts.gpu_type)
         self.gpu_memory[row] = facts.gpu_memory_mib
@@ -231,6 +286,8 @@ class NodeTable:
         width = len(self.resources)
         alloc, free, flags = self.alloc[:, row], self.free[:, row], int(self.flags[row])
         limits = self.limits[row]
+        self.limits_version += 1
+        self.limits_stamp[row] = self.limits_version
         for bit in range(FLAG_BITS):
             limits[clearance_limit(1 << bit)] = 0 if flags & 1 << bit else 1
         limits[GPU_MEMORY_LIMIT] = self.gpu_memory[row]
@@ -246,6 +303,7 @@ class NodeTable:
         self._refresh_limits(row)
         self.names[row] = ""
         self._free_rows.append(row)
+        self.mapping_version += 1
 
     def rows_for(self, names: Sequence[str]) -> npt.NDArray[np.intp]:
         """Rows of ``names`` in order; unknown names map to the sentinel row."""
@@ -254,3 +312,44 @@ class NodeTable:
         except KeyError:
             rows = self.rows
             return np.array([rows.get(name, UNKNOWN_ROW) for name in names], np.intp)
+
+    def listed(self, names: Sequence[str]) -> Listed:
+        """``names`` resolved: rows, and reply fragments per candidate."""
+        return Listed(self, self.rows_for(names), names)
+
+    def listed_raw(self, raw: bytes, decode: Callable[[bytes], Sequence[str]]) -> Listed:
+        """:meth:`listed` for the names JSON array ``raw`` (``decode`` reads it), remembered by
+        its bytes until a name gains or loses its row: kube-scheduler sends the same list pod
+        after pod while the cluster is unchanged, and hashing it costs a fraction of resolving
+        its names one by one."""
+        known = self._lists.get(raw)
+        if known is not None and known[0] == self.mapping_version:
+            self._lists.move_to_end(raw)
+            return known[1]
+        listed = self.listed(decode(raw))
+        self._lists[raw] = (self.mapping_version, listed)
+        self._lists.move_to_end(raw)
+        if len(self._lists) > LISTS_KEPT:
+            self._lists.popitem(last=False)
+        return listed
+
+    def limits_of(self, listed: Listed) -> IntArray | None:
+        """The ``limits`` rows of ``listed``'s candidates (node-major; read-only for callers),
+        or None on the list's first use: most lists are never seen again, and the caller's
+        scratch buffer serves those without a fresh allocation.
+
+        From its second use a list keeps its own copy, and later uses re-gather only the rows
+        written since (a bind changes one or two). Called from the thread that writes the
+        table (the event loop), like every reader of the snapshot.
+        """
+        gathered = listed.gathered
+        if gathered.values is None:
+            if gathered.version < 0:
+                gathered.version = 0  # seen once
+                return None
+            gathered.values = self.limits[listed.rows]
+        elif gathered.version != self.limits_version:
+            stale = np.flatnonzero(self.limits_stamp[listed.rows] > gathered.version)
+            gathered.values[stale] = self.limits[listed.rows[stale]]
+        gathered.version = self.limits_version
+        return gathered.values

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from app.wire.types import ExtenderArgs, ExtenderBindingArgs, Node
+from app.wire.types import NULL, ExtenderArgs, ExtenderArgsRawNames, ExtenderBindingArgs, Node
 
 T = TypeVar("T", ExtenderArgs, ExtenderBindingArgs)
 
@@ -139,3 +139,35 @@ def decode_node(raw: bytes | msgspec.Raw) -> Node:
     except msgspec.ValidationError as exc:
         raise BadRequest(f"a node in Nodes.items is not a v1.Node: {exc}") from exc
     return node
+
+
+_raw_names_decoder = msgspec.json.Decoder(ExtenderArgsRawNames)
+_names_decoder = msgspec.json.Decoder(list[str])
+
+
+def decode_extender_args_raw_names(body: bytes) -> ExtenderArgs | ExtenderArgsRawNames:
+    """Like :func:`decode_extender_args`, but a names-mode body keeps ``NodeNames`` raw (check
+    it with :func:`decode_node_names` before trusting it). Any other body, or any key spelled
+    another way, takes :func:`decode_extender_args` and its errors."""
+    try:
+        args = _raw_names_decoder.decode(body)
+    except (msgspec.DecodeError, RecursionError):
+        return decode_extender_args(body)
+    if args.Pod is None or (args.Nodes is None) == (args.NodeNames == NULL):
+        return decode_extender_args(body)  # no Pod, neither mode, or both
+    if args.Nodes is not None:
+        if args.Nodes.items:
+            _check_utf8(body)
+        return ExtenderArgs(args.Pod, args.Nodes, None)
+    return args
+
+
+def decode_node_names(raw: msgspec.Raw | bytes) -> list[str]:
+    """The names of a raw ``NodeNames`` array; :class:`BadRequest` as
+    :func:`decode_extender_args` would say it if they are not strings or not valid JSON."""
+    try:
+        names: list[str] = _parsed(_names_decoder, raw)
+    except msgspec.ValidationError as exc:
+        where = str(exc).replace("`$", "`$.NodeNames", 1)
+        raise BadRequest(f"request body does not match ExtenderArgs: {where}") from exc
+    return names

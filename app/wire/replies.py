@@ -11,6 +11,7 @@ then the whole reply once.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from functools import lru_cache
 
 import msgspec
 import numpy as np
@@ -40,9 +41,16 @@ def object_members(groups: Iterable[tuple[Sequence[bytes], str]]) -> list[bytes]
     fragments: list[bytes] = []
     for keys, value in groups:
         if keys:
-            colon = b":" + encode(value)
-            fragments += (b",", (colon + b",").join(keys), colon)
+            colon, separator = _member_tail(value)
+            fragments += (b",", separator.join(keys), colon)
     return fragments[1:]  # no comma before the first member
+
+
+@lru_cache(maxsize=4096)
+def _member_tail(value: str) -> tuple[bytes, bytes]:
+    """``:"value"`` and ``:"value",`` (reasons repeat from call to call)."""
+    colon = b":" + encode(value)
+    return colon, colon + b","
 
 
 def filter_reply(

@@ -95,6 +95,22 @@ class ExtenderArgs(msgspec.Struct, forbid_unknown_fields=True):
     NodeNames: list[str] | None = None
 
 
+NULL = msgspec.Raw(b"null")
+"""A raw JSON ``null``."""
+
+
+class ExtenderArgsRawNames(msgspec.Struct, forbid_unknown_fields=True):
+    """``ExtenderArgs`` with ``NodeNames`` left undecoded (``null`` when absent).
+
+    kube-scheduler sends the same name list pod after pod while the cluster is unchanged; kept
+    raw, a list seen before is recognised by its bytes instead of being decoded name by name.
+    """
+
+    Pod: Pod | None = None
+    Nodes: RawNodeList | None = None
+    NodeNames: msgspec.Raw = msgspec.field(default_factory=lambda: NULL)
+
+
 class ExtenderBindingArgs(msgspec.Struct, forbid_unknown_fields=True):
     """kube-scheduler's ``ExtenderBindingArgs`` (bind body); other spellings as above."""
 
