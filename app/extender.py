@@ -24,7 +24,7 @@ from app.policy.engine import FilterOutcome, Policy
 from app.policy.types import Predicate
 from app.state.records import NodeFacts, node_facts
 from app.state.snapshot import Snapshot
-from app.state.table import Listed, NodeTable
+from app.state.table import IntArray, Listed, NodeTable
 from app.wire.codec import decode_node, decode_node_names, encode
 from app.wire.quantity import QuantityError
 from app.wire.replies import filter_reply, host_priority_list, object_members
@@ -134,15 +134,21 @@ class Extender:
                 table = self._table_from(facts)
                 lookup = {f.name: f for f in facts}
             listed = table.listed([f.name for f in facts])
-            nodes = Candidates(table, listed.rows, lookup, listed)
+            nodes = Candidates(table, listed.rows, lookup, listed, self._returned(args, table))
             return Request(self.demand(args.Pod), nodes, listed, raw)
         table = snapshot.table
         if isinstance(args, ExtenderArgsRawNames):
             listed = table.listed_raw(bytes(args.NodeNames), decode_node_names)
         else:
             listed = table.listed(args.NodeNames or [])
-        nodes = Candidates(table, listed.rows, snapshot.nodes, listed)
+        nodes = Candidates(table, listed.rows, snapshot.nodes, listed, self._returned(args, table))
         return Request(self.demand(args.Pod), nodes, listed, None)
+
+    def _returned(self, args: Args, table: NodeTable) -> dict[int, IntArray]:
+        """Rows holding the pod's own reservations, and what to give back on each."""
+        assert args.Pod is not None
+        own = self.snapshot.own_reservations(args.Pod.metadata.uid)
+        return {table.rows[n]: amounts for n, amounts in own.items() if n in table.rows}
 
     def _facts_of(self, raw: msgspec.Raw) -> NodeFacts:
         """Full-nodes mode: the request's node is authoritative; reuse parsed facts when the

@@ -10,6 +10,7 @@ shapes never sharing reasons; grouping that stays exact when two codes share a h
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import msgspec
@@ -20,6 +21,7 @@ from hypothesis import strategies as st
 
 from app.extender import Extender
 from app.policy.engine import HASHED_FROM, group_by_code
+from app.state.ledger import Reservation, format_ledger
 from app.state.records import node_facts, pod_facts
 from app.state.table import LISTS_KEPT
 from app.wire.codec import (
@@ -180,3 +182,20 @@ def test_grouping_puts_each_code_in_one_run_passing_first(codes: list[int]) -> N
 
 def test_grouping_stays_exact_when_two_codes_share_a_hash() -> None:
     assert_grouped([SAME_HASH[0], SAME_HASH[1], 0, SAME_HASH[0], 0, SAME_HASH[1]])
+
+
+def test_a_pod_filtered_again_is_not_shut_out_by_its_own_reservation() -> None:
+    """kube-scheduler retries a pod whose bind ended without a Binding (its outcome unknown,
+    say): the pod's own live ledger entry must not count against it, only against others."""
+    entry = Reservation("uid-default-retried", "default/retried", (("cpu", 3000), ("pods", 1)),
+                        time.time() + 60)  # fmt: skip
+    annotations = {P + "reservations": format_ledger([entry])}
+    extender = extender_of([node("a", cpu="4", annotations=annotations), node("b", cpu="1")])
+    for names in (["a", "b"], ["b", "a"], ["b", "a"], ["a"]):  # fresh and remembered lists
+        for who, fits in (("retried", True), ("other", False)):
+            body = args_body(pod(who, cpu="3"), names)
+            kept = filter_answer(extender, body)["NodeNames"] or []
+            assert ("a" in kept) is fits, (who, names, kept)
+            for decode in (decode_extender_args, decode_extender_args_raw_names):
+                explained = extender.explain(decode(body))["nodes"]
+                assert next(n for n in explained if n["node"] == "a")["passed"] is fits

@@ -257,3 +257,4 @@ def test_a_fork_changes_without_touching_the_original() -> None:
     assert np.array_equal(original.free("c"), free_c)
     assert not original.is_bound("r") and not original.is_gone("uid-default-x")
     assert original.pod_named("default", "y") is None
+

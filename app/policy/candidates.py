@@ -17,6 +17,8 @@ from app.state.table import (
     IntArray,
     Listed,
     NodeTable,
+    capacity_limit,
+    free_limit,
 )
 
 
@@ -24,7 +26,8 @@ class Candidates:
     """Columns of ``table`` restricted to ``rows`` (request order, duplicates allowed).
 
     With ``listed`` (the request's node list, whose rows these are), per-list state the table
-    keeps is used instead of gathering afresh."""
+    keeps is used instead of gathering afresh. ``returned`` (row → amounts) is added back to
+    those rows' free amounts: the pod's own reservations, which hold nothing against it."""
 
     def __init__(
         self,
@@ -32,6 +35,7 @@ class Candidates:
         rows: npt.NDArray[np.intp],
         facts: Mapping[str, NodeFacts],
         listed: Listed | None = None,
+        returned: Mapping[int, IntArray] | None = None,
     ) -> None:
         self.table = table
         self.rows = rows
@@ -39,6 +43,11 @@ class Candidates:
         self.listed = listed
         self._free: dict[int, IntArray] = {}
         self._alloc: dict[int, IntArray] = {}
+        self._returned: list[tuple[int, IntArray]] = [
+            (int(i), amounts)
+            for row, amounts in (returned or {}).items()
+            for i in np.flatnonzero(rows == row)
+        ]
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -71,21 +80,40 @@ class Candidates:
         """The candidates' ``limits`` rows (read-only): the list's own copy, or gathered into
         ``scratch`` (``len(self)`` rows)."""
         kept = None if self.listed is None else self.table.limits_of(self.listed)
-        if kept is not None:
+        if kept is not None and not self._returned:
             return kept
-        np.take(self.table.limits, self.rows, axis=0, out=scratch, mode="clip")  # rows are valid
+        if kept is not None:
+            np.copyto(scratch, kept)
+        else:
+            np.take(self.table.limits, self.rows, axis=0, out=scratch, mode="clip")  # valid rows
+        for i, amounts in self._returned:
+            self._return(scratch[i], amounts)
         return scratch
 
     def limit(self, column: int) -> IntArray:
         """One ``limits`` column over the candidates (the engine gathers whole rows at once)."""
         values: IntArray = self.table.limits[self.rows, column]
+        for i, amounts in self._returned:
+            row = self.table.limits[self.rows[i]].copy()
+            self._return(row, amounts)
+            values[i] = row[column]
         return values
+
+    def _return(self, limits: IntArray, amounts: IntArray) -> None:
+        """Add ``amounts`` back to one ``limits`` row's free amounts (and capacities)."""
+        width = len(self.table.resources)
+        free = limits[free_limit(0) : free_limit(width) : 2]
+        free += amounts
+        capacity = limits[capacity_limit(0) : capacity_limit(width) : 2]
+        np.maximum(capacity, free, out=capacity)
 
     def free(self, column: int) -> IntArray:
         """Free amount of resource ``column`` per candidate."""
         found = self._free.get(column)
         if found is None:
             found = self._free[column] = self.table.free[column][self.rows]
+            for i, amounts in self._returned:
+                found[i] += amounts[column]
         return found
 
     def alloc(self, column: int) -> IntArray:

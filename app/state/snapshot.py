@@ -209,6 +209,24 @@ class Snapshot:
         """Whether this snapshot has seen the pod with a node."""
         return uid in self._bound
 
+    def own_reservations(self, uid: str, now: float | None = None) -> dict[str, IntArray]:
+        """Per node, what the pod's own live ledger entries hold there (usually nothing).
+
+        A pod filtered again holds nothing for itself: its earlier bind attempt has ended, and
+        a bind replaces the pod's own entry. Counting it would shut the pod out of the very
+        capacity it reserved until the entry expires."""
+        nodes = self._reserving_nodes.get(uid)
+        if not nodes or self.accounted(uid):
+            return {}
+        now = self.clock() if now is None else now
+        held: dict[str, IntArray] = {}
+        for name in nodes:
+            facts = self.nodes.get(name)
+            for entry in () if facts is None else facts.reservations:
+                if entry.pod_uid == uid and entry.live(now):
+                    held[name] = self.table.vector(dict(entry.requests))
+        return held
+
     def accounted(self, uid: str) -> bool:
         """Whether a ledger entry of this pod no longer needs counting: the pod is seen bound
         (it counts itself) or deleted (it can never be bound: Bindings carry its UID)."""
