@@ -210,7 +210,7 @@ def write_results(sizes: list[Size], path: Path) -> None:
             {
                 "nodes": s.nodes,
                 "pods": s.pods,
-                "rounds": len(s.rates("ours")),
+                "rounds": max((len(s.rates(setup)) for setup in SETUPS), default=0),
                 "setups": {
                     setup: {
                         "pods_per_s": s.rates(setup),
@@ -257,6 +257,7 @@ def main() -> int:
                     size.runs.append(run)
                     print(f"{nodes}/{pods} round {round_no + 1} {setup}: "
                           f"{run.pods_per_s:.1f} pods/s", flush=True)  # fmt: skip
+                    write_results(sizes, args.out)  # an interrupted run keeps what it measured
         finally:
             bench.close()
         shutil.rmtree(workdir, ignore_errors=True)
