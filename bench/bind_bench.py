@@ -37,7 +37,7 @@ from kubernetes.client import CoreV1Api
 
 from app.config import load_settings
 from app.contract import Keys
-from app.kube import CONNECTIONS, KubeApi
+from app.kube import CONNECTIONS, KubeApi, Unreachable
 from app.metrics import PREFIX
 from app.state.snapshot import Snapshot
 from bench.common import (
@@ -153,13 +153,16 @@ class Bare:
         meta = pod["metadata"]
         value = json.dumps({meta["uid"]: {"r": {"cpu": 100}, "e": time.time(), "p": meta["name"]}})
         patch = {"metadata": {"annotations": {"bench.placement-extender.io/bare": value}}}
-        reply = self.api.patch_node(node, patch, self.timeout)
-        if not reply.ok:
-            return f"patch {reply.status}"
-        reply = self.api.create_binding(
-            namespace=meta["namespace"], name=meta["name"], uid=meta["uid"], node=node,
-            timeout=self.timeout,
-        )  # fmt: skip
+        try:
+            reply = self.api.patch_node(node, patch, self.timeout)
+            if not reply.ok:
+                return f"patch {reply.status}"
+            reply = self.api.create_binding(
+                namespace=meta["namespace"], name=meta["name"], uid=meta["uid"], node=node,
+                timeout=self.timeout,
+            )  # fmt: skip
+        except Unreachable as exc:  # the same per-call timeout as the binder's
+            return f"no answer: {exc}"
         return "" if reply.ok else f"binding {reply.status}"
 
     async def run(self, work: Work, concurrency: int) -> Phase:
