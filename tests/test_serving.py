@@ -33,7 +33,8 @@ def until(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> No
     """Poll another process's state (there is no event to await across processes)."""
     deadline = time.monotonic() + timeout
     while not condition():
-        assert time.monotonic() < deadline, f"not {what} after {timeout:g}s"
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"not {what} after {timeout:g}s")
         time.sleep(0.02)
 
 
