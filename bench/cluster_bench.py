@@ -35,7 +35,14 @@ from bench.bind_watch import BindWatch
 from bench.common import machine, markdown_table
 from tests.controlplane.chart import extender_rbac, scheduler_config
 from tests.controlplane.cluster import ADMIN_TOKEN, Assets, ControlPlane
-from tests.controlplane.objects import KEYS, apply_cluster_rbac, create_nodes, node, pod
+from tests.controlplane.objects import (
+    KEYS,
+    apply_cluster_rbac,
+    create_nodes,
+    create_pods,
+    node,
+    pod,
+)
 from tests.controlplane.processes import Proc, free_port, wait_until
 
 SETUPS = ("none", "floor", "ours")
@@ -143,13 +150,11 @@ class Bench:
         return procs
 
     def _create_pods(self, scheduler: str, count: int) -> None:
-        def one(i: int) -> None:
-            obj = pod(f"{scheduler}-{i:05d}", scheduler=scheduler, namespace=NAMESPACE,
-                      annotations={KEYS.container_id: f"fn-{i % 50}"})  # fmt: skip
-            self.core.create_namespaced_pod(NAMESPACE, obj, _preload_content=False)
-
-        with ThreadPoolExecutor(32) as pool:
-            list(pool.map(one, range(count)))
+        create_pods(self.core, [
+            pod(f"{scheduler}-{i:05d}", scheduler=scheduler, namespace=NAMESPACE,
+                annotations={KEYS.container_id: f"fn-{i % 50}"})
+            for i in range(count)
+        ], threads=32)  # fmt: skip
 
     def _reset(self, pods: int) -> None:
         """Delete the round's pods and the ledger annotations, for the next set-up."""
