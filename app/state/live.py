@@ -188,8 +188,8 @@ class Watcher:
             if not token:
                 break
         self.post(kind.keep_only, seen)
+        self._count("lists")  # before readiness: whoever sees the replica ready sees the list
         self.post(self.readiness.loaded, kind.name)
-        self._count("lists")
         return str(listed.metadata.resourceVersion)
 
     def _facts(self, item: Any) -> Any:
