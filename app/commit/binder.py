@@ -366,12 +366,18 @@ class Binder:
             delay = min(delay * 2, self.bind_settings.backoff_max_seconds)
             node = None  # re-read and re-decide from scratch
 
-    def _release_later(self, node: str, pod_uid: str) -> None:
-        """Queue a best-effort release for a reservation nobody waits for any more."""
+    def _queue_release(self, node: str, pod_uid: str, deadline: float) -> asyncio.Future[None]:
+        """Queue a best-effort release for the node's next write; done when it was tried."""
         queue = self._queue(node)
-        deadline = time.monotonic() + self.bind_settings.request_timeout_seconds
-        queue.releases[pod_uid] = _Release(deadline, asyncio.get_running_loop().create_future())
+        release = _Release(deadline, asyncio.get_running_loop().create_future())
+        queue.releases[pod_uid] = release
         self._kick(node, queue)
+        return release.done
+
+    def _release_later(self, node: str, pod_uid: str) -> None:
+        """Release a reservation nobody waits for any more, within one call's timeout."""
+        deadline = time.monotonic() + self.bind_settings.request_timeout_seconds
+        self._queue_release(node, pod_uid, deadline)
 
     async def _read_node(self, name: str, deadline: float) -> NodeFacts:
         reply = await self._call(deadline, self.api.get_node, name)
@@ -437,11 +443,7 @@ class Binder:
     ) -> None:
         """Best effort: the pod's entry leaves in the node's next write; a conflict past the
         budget or an error leaves it to expire."""
-        queue = self._queue(args.Node)
-        release = _Release(deadline, asyncio.get_running_loop().create_future())
-        queue.releases[pod.uid] = release
-        self._kick(args.Node, queue)
-        await release.done
+        await self._queue_release(args.Node, pod.uid, deadline)
 
     # ---- plumbing ------------------------------------------------------------------------
 
