@@ -19,7 +19,7 @@ import yaml
 
 from tests.controlplane.processes import Proc, free_port, http_ok, wait_until
 
-# kube-apiserver serves a self-signed certificate on loopback; the clients skip verification.
+# Test helpers that skip verification (readiness polls) should not warn on every request.
 urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
 
 ASSETS_ENV = "KUBEBUILDER_ASSETS"
@@ -51,14 +51,14 @@ class Assets:
         return [b for b in BINARIES if not os.access(self.directory / b, os.X_OK)]
 
 
-def write_kubeconfig(path: Path, server: str, token: str) -> Path:
-    """A kubeconfig that reaches ``server`` with a bearer token (the serving cert is
-    self-signed by kube-apiserver, so verification is skipped: loopback only)."""
+def write_kubeconfig(path: Path, server: str, token: str, ca_file: Path) -> Path:
+    """A kubeconfig that reaches ``server`` with a bearer token, verifying its certificate
+    against ``ca_file`` as a real cluster's kubeconfig does."""
     config = {
         "apiVersion": "v1",
         "kind": "Config",
         "clusters": [
-            {"name": "e2e", "cluster": {"server": server, "insecure-skip-tls-verify": True}}
+            {"name": "e2e", "cluster": {"server": server, "certificate-authority": str(ca_file)}}
         ],
         "users": [{"name": "e2e", "user": {"token": token}}],
         "contexts": [{"name": "e2e", "context": {"cluster": "e2e", "user": "e2e"}}],
@@ -96,12 +96,8 @@ class ControlPlane:
         )
         self.etcd_port, self.etcd_peer_port, self.port = free_port(), free_port(), free_port()
         self.url = f"https://127.0.0.1:{self.port}"
-        self.admin_kubeconfig = write_kubeconfig(
-            workdir / "admin.kubeconfig", self.url, ADMIN_TOKEN
-        )
-        self.extender_kubeconfig = write_kubeconfig(
-            workdir / "extender.kubeconfig", self.url, EXTENDER_TOKEN
-        )
+        self.admin_kubeconfig = workdir / "admin.kubeconfig"
+        self.extender_kubeconfig = workdir / "extender.kubeconfig"
         self.etcd: Proc | None = None
         self.apiserver: Proc | None = None
         self.children: list[Proc] = []
@@ -120,6 +116,11 @@ class ControlPlane:
             "--initial-cluster", f"default=http://127.0.0.1:{self.etcd_peer_port}",
         ])  # fmt: skip
         self.start_apiserver()
+        # kube-apiserver writes its self-signed certificate and CA (for 127.0.0.1) on first
+        # start and reuses them on restart: clients verify it, as against a real cluster.
+        ca = self.workdir / "apiserver-certs" / "apiserver.crt"
+        write_kubeconfig(self.admin_kubeconfig, self.url, ADMIN_TOKEN, ca)
+        write_kubeconfig(self.extender_kubeconfig, self.url, EXTENDER_TOKEN, ca)
         return self
 
     def start_apiserver(self) -> None:
