@@ -13,7 +13,7 @@ from app.api.server import Runtime, Source, create_app
 from app.config import ConfigError, Settings, load_settings
 from app.logs import configure_logging
 from app.simulate import command as simulate_command
-from app.sources import NODES, PODS, FileSource, LiveSource
+from app.sources import KINDS, FileSource, LiveSource
 from app.state.readiness import Readiness
 
 log = logging.getLogger("app")
@@ -69,7 +69,7 @@ def serve(args: argparse.Namespace) -> int:
         print(f"placement-extender: {exc}", file=sys.stderr)
         return 2
     configure_logging(settings.server.log_level)
-    runtime = Runtime(settings=settings, readiness=Readiness(NODES, PODS))
+    runtime = Runtime(settings=settings, readiness=Readiness(*KINDS))
     app = create_app(runtime, source)
     listeners.run(app, runtime)
     return 0

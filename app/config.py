@@ -119,6 +119,9 @@ class Kube(_Section):
     """Path to a kubeconfig; unset means in-cluster, then the default kubeconfig."""
     resync_backoff_max_seconds: float = Field(30.0, gt=0)
     watch_timeout_seconds: int = Field(300, ge=1)
+    ledger_namespace: str = Field("default", min_length=1)
+    """Namespace of the ledger Leases (one per node, named after it); the chart sets the
+    release's namespace."""
 
 
 class Settings(BaseSettings):

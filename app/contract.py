@@ -24,6 +24,8 @@ SPOT_LABELS: dict[str, str] = {
 }
 
 ANY_GPU_TYPE = "any"
+LEDGER_OF_NODE = "node"
+"""Value of the ledger label on a node's ledger Lease (named after the node)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,5 +72,11 @@ class Keys:
 
     @property
     def reservations(self) -> str:
-        """Node annotation carrying the in-flight reservation ledger (see app.commit)."""
+        """Annotation of a node's ledger Lease carrying its in-flight reservations (see
+        app.commit)."""
         return self.prefix + "reservations"
+
+    @property
+    def ledger(self) -> str:
+        """Label marking the Leases that carry node ledgers (value: :data:`LEDGER_OF_NODE`)."""
+        return self.prefix + "ledger"

@@ -132,7 +132,7 @@ class Extender:
                 table, lookup = snapshot.table, snapshot.nodes
             else:
                 table = self._table_from(facts)
-                lookup = {f.name: f for f in facts}
+                lookup = {f.name: snapshot.with_ledger_problem(f) for f in facts}
             listed = table.listed([f.name for f in facts])
             nodes = Candidates(table, listed.rows, lookup, listed, self._returned(args, table))
             return Request(self.demand(args.Pod), nodes, listed, raw)
@@ -171,9 +171,9 @@ class Extender:
         snapshot = self.snapshot
         table = NodeTable(snapshot.table.resources, snapshot.parsing.gpu_resource, len(facts) + 1)
         for item in facts:
-            row = table.upsert(item)
+            row = table.upsert(snapshot.with_ledger_problem(item))
             table.set_used(row, snapshot.usage(item.name))
-            table.set_reserved(row, table.vector(snapshot.held_by_reservations(item)))
+            table.set_reserved(row, table.vector(snapshot.held_by_reservations(item.name)))
         return table
 
     # ---- verbs ---------------------------------------------------------------------------

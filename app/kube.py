@@ -99,6 +99,7 @@ class KubeApi:
 
     def __init__(self, api: client.ApiClient) -> None:
         self.core = client.CoreV1Api(api)
+        self.coordination = client.CoordinationV1Api(api)
 
     def list_nodes(self, **params: Any) -> Any:
         """nodes: list / watch (``watch=True``)."""
@@ -122,11 +123,39 @@ class KubeApi:
             )
         )
 
-    def patch_node(self, name: str, body: dict[str, Any], timeout: float) -> ApiReply:
-        """nodes: patch (a JSON merge patch; carrying metadata.resourceVersion makes it a CAS)."""
+    def list_leases(self, namespace: str, label_selector: str, **params: Any) -> Any:
+        """leases (namespaced): list / watch (``watch=True``)."""
+        return self.coordination.list_namespaced_lease(
+            namespace, label_selector=label_selector, _preload_content=False, **params
+        )
+
+    def get_lease(self, namespace: str, name: str, timeout: float) -> ApiReply:
+        """leases: get."""
         return _reply(
-            lambda: self.core.patch_node(
+            lambda: self.coordination.read_namespaced_lease(
+                name, namespace, _preload_content=False, _request_timeout=timeout
+            )
+        )
+
+    def create_lease(self, namespace: str, body: dict[str, Any], timeout: float) -> ApiReply:
+        """leases: create (409 AlreadyExists if another writer created it first)."""
+        return _reply(
+            lambda: self.coordination.create_namespaced_lease(
+                namespace,
+                body,  # type: ignore[arg-type]  # the client serialises a plain dict as is
+                _preload_content=False,
+                _request_timeout=timeout,
+            )
+        )
+
+    def patch_lease(
+        self, namespace: str, name: str, body: dict[str, Any], timeout: float
+    ) -> ApiReply:
+        """leases: patch (a JSON merge patch; carrying metadata.resourceVersion makes it a CAS)."""
+        return _reply(
+            lambda: self.coordination.patch_namespaced_lease(
                 name,
+                namespace,
                 body,
                 _preload_content=False,
                 _request_timeout=timeout,

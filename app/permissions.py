@@ -1,7 +1,8 @@
 """Every Kubernetes API call the extender makes, as RBAC rules: the one source of truth.
 
-The Helm chart's ClusterRole is checked against this list in tests, so a new API call must be
-added here first.
+The Helm chart's ClusterRole (cluster-wide rules) and Role (``namespaced`` rules, in the
+release's namespace) are checked against this list in tests, so a new API call must be added
+here first.
 """
 
 from __future__ import annotations
@@ -11,15 +12,20 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True, slots=True)
 class ApiPermission:
-    """One RBAC rule: API group, resource (with subresource) and verbs."""
+    """One RBAC rule: API group, resource (with subresource) and verbs; ``namespaced`` rules
+    are needed only in the extender's own namespace (``kube.ledger_namespace``)."""
 
     api_group: str
     resource: str
     verbs: tuple[str, ...]
+    namespaced: bool = False
 
 
-NODES = ApiPermission("", "nodes", ("get", "list", "watch", "patch"))
+NODES = ApiPermission("", "nodes", ("get", "list", "watch"))
 PODS = ApiPermission("", "pods", ("get", "list", "watch"))
 PODS_BINDING = ApiPermission("", "pods/binding", ("create",))
+LEDGERS = ApiPermission(
+    "coordination.k8s.io", "leases", ("get", "list", "watch", "create", "patch"), namespaced=True
+)
 
-REQUIRED: tuple[ApiPermission, ...] = (NODES, PODS, PODS_BINDING)
+REQUIRED: tuple[ApiPermission, ...] = (NODES, PODS, PODS_BINDING, LEDGERS)

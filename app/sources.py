@@ -17,12 +17,12 @@ from app.extender import Extender
 from app.kube import KubeApi, api_client
 from app.observe import DecisionObserver
 from app.state.file_source import load_snapshot
-from app.state.live import NODES, PODS, ClusterWatch
+from app.state.live import KINDS, NODES, PODS, ClusterWatch
 from app.state.snapshot import NodeParsing, Snapshot
 
 log = logging.getLogger(__name__)
 
-__all__ = ["NODES", "PODS", "FileSource", "LiveSource"]
+__all__ = ["KINDS", "NODES", "PODS", "FileSource", "LiveSource"]
 
 
 class FileSource:
@@ -46,8 +46,8 @@ class FileSource:
             snapshot = await asyncio.to_thread(self.load, runtime.settings)
         runtime.extender = Extender(runtime.settings, snapshot, DecisionObserver(runtime.metrics))
         runtime.metrics.watch_source(lambda: snapshot, dict)
-        runtime.readiness.loaded(NODES)
-        runtime.readiness.loaded(PODS)
+        for kind in KINDS:  # a file has no ledgers: nothing binds against it
+            runtime.readiness.loaded(kind)
         log.info(
             "snapshot loaded",
             extra={

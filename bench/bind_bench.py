@@ -6,9 +6,9 @@ Per round, over fresh pending pods (realistic generated objects, CPU-only, nodes
 raised so every pod fits), each phase sends ``--pods`` binds with ``--concurrency`` in flight
 to uniformly random nodes:
 
-* bare: the API calls one bind needs and nothing else — one merge PATCH of a node annotation
-  (unconditional) and one Binding POST — with the binder's client settings (a kubernetes
-  ApiClient with the same pool size, calls on a thread pool of the same size);
+* bare: the API calls one bind needs and nothing else — one merge PATCH of an annotation of the
+  node's ledger Lease (unconditional) and one Binding POST — with the binder's client settings
+  (a kubernetes ApiClient with the same pool size, calls on a thread pool of the same size);
 * bind: the binder's own handler (``tests.live.Replica``: own client, watch, snapshot, binder);
   with 1 replica, then with 3 replicas taking the pods in turn and contending for the nodes.
 
@@ -36,7 +36,7 @@ from typing import Any
 from kubernetes.client import CoreV1Api
 
 from app.config import load_settings
-from app.contract import Keys
+from app.contract import LEDGER_OF_NODE, Keys
 from app.kube import CONNECTIONS, KubeApi, Unreachable
 from app.metrics import PREFIX
 from app.state.snapshot import Snapshot
@@ -147,14 +147,26 @@ class Bare:
         self.api = KubeApi(self.client)
         self.executor = ThreadPoolExecutor(CONNECTIONS, thread_name_prefix="bare")
         self.timeout = load_settings().bind.request_timeout_seconds
+        self.namespace = load_settings().kube.ledger_namespace
+
+    def create_ledgers(self, nodes: list[str]) -> None:
+        """An empty ledger Lease per node, as the binder's first write would create it."""
+        keys = Keys(load_settings().prefix)
+        for name in nodes:
+            lease = {"metadata": {"name": name, "labels": {keys.ledger: LEDGER_OF_NODE},
+                                  "annotations": {keys.reservations: "{}"}}}  # fmt: skip
+            reply = self.api.create_lease(self.namespace, lease, self.timeout)
+            if not reply.ok:
+                raise RuntimeError(f"creating the ledger Lease of {name}: {reply.status}")
 
     def calls(self, pod: dict[str, Any], node: str) -> str:
-        """PATCH an annotation of ``node``, then POST the Binding; "" or what failed."""
+        """PATCH an annotation of ``node``'s ledger Lease, then POST the Binding; "" or what
+        failed."""
         meta = pod["metadata"]
         value = json.dumps({meta["uid"]: {"r": {"cpu": 100}, "e": time.time(), "p": meta["name"]}})
         patch = {"metadata": {"annotations": {"bench.placement-extender.io/bare": value}}}
         try:
-            reply = self.api.patch_node(node, patch, self.timeout)
+            reply = self.api.patch_lease(self.namespace, node, patch, self.timeout)
             if not reply.ok:
                 return f"patch {reply.status}"
             reply = self.api.create_binding(
@@ -307,11 +319,12 @@ def notes(rounds: list[Round], concurrency: int, ledgers: list[int]) -> str:
 
 
 def ledger_sizes(api: KubeApi, nodes: list[str]) -> list[int]:
-    """How many reservations each node's ledger annotation holds now."""
-    key = Keys(load_settings().prefix).reservations
+    """How many reservations each node's ledger holds now."""
+    settings = load_settings()
+    key = Keys(settings.prefix).reservations
     sizes = []
     for name in nodes:
-        reply = api.get_node(name, 5.0)
+        reply = api.get_lease(settings.kube.ledger_namespace, name, 5.0)
         annotations = json.loads(reply.body)["metadata"].get("annotations") or {}
         sizes.append(len(json.loads(annotations.get(key) or "{}")))
     return sizes
@@ -362,6 +375,7 @@ async def run(args: argparse.Namespace) -> int:
     ):
         bare = Bare(server)
         try:
+            bare.create_ledgers(names)
             results = [
                 await run_round(server, bare, batches, args.concurrency)
                 for batches in plan(pods, names, per_phase, rounds, args.seed)

@@ -24,20 +24,20 @@ import socket
 import statistics
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kubernetes.client import CoreV1Api, RbacAuthorizationV1Api
+from kubernetes.client import CoordinationV1Api, CoreV1Api, RbacAuthorizationV1Api
 
+from app.contract import LEDGER_OF_NODE
 from bench.bind_watch import BindWatch
 from bench.common import machine, markdown_table
 from tests.controlplane.chart import extender_rbac, scheduler_config
-from tests.controlplane.cluster import ADMIN_TOKEN, Assets, ControlPlane
+from tests.controlplane.cluster import ADMIN_TOKEN, EXTENDER_NAMESPACE, Assets, ControlPlane
 from tests.controlplane.objects import (
     KEYS,
-    apply_cluster_rbac,
+    apply_rbac,
     create_nodes,
     create_pods,
     node,
@@ -97,7 +97,7 @@ class Bench:
         self.plane = ControlPlane(assets, workdir, etcd_on_tmpfs=False).start()
         self.client = self.plane.api_client(connection_pool_maxsize=64)
         self.core = CoreV1Api(self.client)
-        apply_cluster_rbac(RbacAuthorizationV1Api(self.client), extender_rbac())
+        apply_rbac(self.core, RbacAuthorizationV1Api(self.client), extender_rbac())
         self.core.create_namespace({"metadata": {"name": NAMESPACE}})
         create_nodes(self.core, [
             node(f"node-{i:05d}", cpu="32", memory="128Gi", pods=110) for i in range(nodes)
@@ -157,16 +157,11 @@ class Bench:
         ], threads=32)  # fmt: skip
 
     def _reset(self, pods: int) -> None:
-        """Delete the round's pods and the ledger annotations, for the next set-up."""
+        """Delete the round's pods and the ledger Leases, for the next set-up."""
         self.core.delete_collection_namespaced_pod(NAMESPACE, grace_period_seconds=0)
-        listed = self.core.list_node(_preload_content=False)
-        names = [
-            n["metadata"]["name"] for n in json.loads(listed.data)["items"]
-            if KEYS.reservations in (n["metadata"].get("annotations") or {})
-        ]  # fmt: skip
-        patch = {"metadata": {"annotations": {KEYS.reservations: None}}}
-        with ThreadPoolExecutor(32) as pool:
-            list(pool.map(lambda n: self.core.patch_node(n, patch, _preload_content=False), names))
+        CoordinationV1Api(self.client).delete_collection_namespaced_lease(
+            EXTENDER_NAMESPACE, label_selector=f"{KEYS.ledger}={LEDGER_OF_NODE}"
+        )
         deadline = time.monotonic() + 120
         while self.core.list_namespaced_pod(NAMESPACE, limit=1).items:
             if time.monotonic() > deadline:

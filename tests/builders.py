@@ -10,9 +10,10 @@ import msgspec
 
 from app.config import Settings, load_settings
 from app.extender import Extender
+from app.state.ledger import Reservation, format_ledger, ledger_of
 from app.state.records import node_facts, pod_facts
 from app.state.snapshot import NodeParsing, Snapshot
-from app.wire.types import Node, Pod
+from app.wire.types import Lease, Node, Pod
 
 P = "placement-extender.io/"
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -95,11 +96,31 @@ def pod(
     }
 
 
+def lease(
+    node_name: str,
+    entries: list[Reservation] = (),  # type: ignore[assignment]
+    *,
+    text: str | None = None,
+    namespace: str = "default",
+) -> dict[str, Any]:
+    """A node's ledger Lease as the extender writes it (``text``: the raw annotation)."""
+    return {
+        "metadata": {
+            "name": node_name,
+            "namespace": namespace,
+            "labels": {P + "ledger": "node"},
+            "annotations": {P + "reservations": format_ledger(entries) if text is None else text},
+        },
+        "spec": {},
+    }
+
+
 def snapshot_of(
     nodes: list[dict[str, Any]],
     pods: list[dict[str, Any]] = (),  # type: ignore[assignment]
     settings: Settings | None = None,
     clock: Any = None,
+    leases: list[dict[str, Any]] = (),  # type: ignore[assignment]
 ) -> Snapshot:
     settings = settings or load_settings()
     parsing = NodeParsing.from_settings(settings)
@@ -112,6 +133,8 @@ def snapshot_of(
         )
     for item in pods:
         snapshot.set_pod(pod_facts(msgspec.convert(item, Pod)))
+    for item in leases:
+        snapshot.set_ledger(ledger_of(msgspec.convert(item, Lease), parsing.keys.reservations))
     return snapshot
 
 

@@ -15,7 +15,7 @@ from app.config import load_settings
 from app.extender import Extender
 from app.kube import CONNECTIONS, KubeApi
 from app.metrics import Metrics
-from app.sources import NODES, PODS, LiveSource
+from app.sources import KINDS, LiveSource
 from app.state.live import ClusterWatch
 from app.state.readiness import Readiness
 from app.state.snapshot import Snapshot
@@ -51,7 +51,7 @@ async def live_runtime(
     """A started LiveSource over ``apiserver``; yields once the source has started (not yet
     necessarily ready)."""
     config = load_settings(**settings)
-    runtime = Runtime(settings=config, readiness=Readiness(NODES, PODS))
+    runtime = Runtime(settings=config, readiness=Readiness(*KINDS))
     changes = Changes()
     runtime.readiness.listeners.append(changes.readiness_changed)
     client = apiserver.api_client()
@@ -81,7 +81,7 @@ class Replica:
 
         self.settings = load_settings(**settings)
         self.client = apiserver.api_client(connection_pool_maxsize=CONNECTIONS + 2)
-        self.readiness = Readiness(NODES, PODS)
+        self.readiness = Readiness(*KINDS)
         self.changes = Changes()
         self.readiness.listeners.append(self.changes.readiness_changed)
         self.watch = ClusterWatch(self.settings, KubeApi(self.client), self.readiness)

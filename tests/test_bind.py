@@ -11,21 +11,31 @@ from typing import Any
 import pytest
 
 from app.kube import KubeApi
-from app.state.ledger import Reservation, format_ledger, parse_ledger
-from tests.builders import P, node, pod
+from app.state.ledger import Reservation, parse_ledger
+from tests.builders import P, lease, node, pod
 from tests.live import Replica, replicas
 from tests.standin import ApiServerStandIn
 
 NODE_GET = ("GET", "/api/v1/nodes/{name}")
-NODE_PATCH = ("PATCH", "/api/v1/nodes/{name}")
+LEASES = "/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases"
+LEASE_CREATE = ("POST", LEASES)
+LEASE_GET = ("GET", LEASES + "/{name}")
+LEASE_PATCH = ("PATCH", LEASES + "/{name}")
 BINDING = ("POST", "/api/v1/namespaces/{namespace}/pods/{name}/binding")
 LEDGER = P + "reservations"
 
 
 def ledger_of(apiserver: ApiServerStandIn, name: str) -> list[Reservation]:
-    found = apiserver.get_node(name)
-    assert found is not None
+    """The entries of node ``name``'s ledger Lease (none if it has no Lease)."""
+    found = apiserver.get_lease("default", name)
+    if found is None:
+        return []
     return list(parse_ledger(found["metadata"].get("annotations", {}).get(LEDGER)))
+
+
+def writes(apiserver: ApiServerStandIn) -> int:
+    """Ledger writes so far (Lease creates and patches)."""
+    return apiserver.request_count(*LEASE_CREATE) + apiserver.request_count(*LEASE_PATCH)
 
 
 def node_of(apiserver: ApiServerStandIn, name: str) -> str | None:
@@ -42,23 +52,41 @@ async def pending(apiserver: ApiServerStandIn, replica: Replica, **spec: Any) ->
     return created
 
 
-async def test_happy_path_is_one_patch_and_one_binding(apiserver: ApiServerStandIn) -> None:
-    apiserver.add_node(node("g", gpus=4, product="NVIDIA-A10G"))
+CALLS = (NODE_GET, LEASE_GET, LEASE_CREATE, LEASE_PATCH, BINDING)
+
+
+async def test_happy_path_is_one_ledger_write_and_one_binding(apiserver: ApiServerStandIn) -> None:
+    created = apiserver.add_node(node("g", gpus=4, product="NVIDIA-A10G"))
     async with replicas(apiserver, 1) as [replica]:
         worker = await pending(apiserver, replica, name="w", gpus=1, cpu="1")
-        before = {c: apiserver.request_count(*c) for c in (NODE_GET, NODE_PATCH, BINDING)}
+        before = {c: apiserver.request_count(*c) for c in CALLS}
         assert await replica.bind(worker, "g") == ""
         after = {c: apiserver.request_count(*c) - before[c] for c in before}
-        assert after == {NODE_GET: 0, NODE_PATCH: 1, BINDING: 1}
+        # the node's first bind creates its ledger Lease
+        assert after == {NODE_GET: 0, LEASE_GET: 0, LEASE_CREATE: 1, LEASE_PATCH: 0, BINDING: 1}
         assert node_of(apiserver, "w") == "g"
         [entry] = ledger_of(apiserver, "g")
         assert (
             entry.pod_uid == worker["metadata"]["uid"]
             and dict(entry.requests)["nvidia.com/gpu"] == 1
         )
+        stored = apiserver.get_lease("default", "g")
+        assert stored is not None
+        assert stored["metadata"]["labels"] == {P + "ledger": "node"}
+        uid = created["metadata"]["uid"]
+        owner = {"apiVersion": "v1", "kind": "Node", "name": "g", "uid": uid}
+        assert stored["metadata"]["ownerReferences"] == [owner]  # goes when the node goes
+        stored_node = apiserver.get_node("g")
+        assert stored_node is not None  # the Node itself is never written:
+        assert stored_node["metadata"] == created["metadata"]
         # idempotent: the same bind again succeeds and writes nothing
         assert await replica.bind(worker, "g") == ""
-        assert apiserver.request_count(*NODE_PATCH) - before[NODE_PATCH] == 1
+        assert writes(apiserver) - before[LEASE_CREATE] - before[LEASE_PATCH] == 1
+        # later binds patch the Lease the replica has seen, without reading it first
+        second = await pending(apiserver, replica, name="w2", gpus=1, cpu="1")
+        assert await replica.bind(second, "g") == ""
+        after = {c: apiserver.request_count(*c) - before[c] for c in before}
+        assert after == {NODE_GET: 0, LEASE_GET: 0, LEASE_CREATE: 1, LEASE_PATCH: 1, BINDING: 2}
 
 
 async def test_binding_carries_the_pod_uid(apiserver: ApiServerStandIn) -> None:
@@ -164,14 +192,46 @@ async def test_binding_without_answer_keeps_the_reservation(apiserver: ApiServer
 
 async def test_conflicts_retry_from_a_fresh_read(apiserver: ApiServerStandIn) -> None:
     apiserver.add_node(node("a"))
+    apiserver.add_lease(lease("a"))
     async with replicas(apiserver, 1) as [replica]:
         worker = await pending(apiserver, replica, name="w", cpu="1")
+        await replica.changes.until(lambda: "a" in replica.snapshot.ledgers)
         for _ in range(2):
-            apiserver.fail_next("PATCH", r"/nodes/a", status=409)
-        gets = apiserver.request_count(*NODE_GET)
+            apiserver.fail_next("PATCH", r"/leases/a", status=409)
+        gets = apiserver.request_count(*LEASE_GET)
         assert await replica.bind(worker, "a") == ""
-        assert apiserver.request_count(*NODE_GET) - gets == 2  # re-read after each conflict
+        assert apiserver.request_count(*LEASE_GET) - gets == 2  # re-read after each conflict
         assert replica.metrics.cas_conflicts._value.get() == 2
+
+
+async def test_a_lease_created_by_another_writer_first_is_read_and_patched(
+    apiserver: ApiServerStandIn,
+) -> None:
+    apiserver.add_node(node("a", cpu="2"))
+    async with replicas(apiserver, 1) as [replica]:
+        worker = await pending(apiserver, replica, name="w", cpu="2")
+        apiserver.pause_watches("leases")  # this replica will not hear of the other's Lease
+        other = Reservation("other-pod", "default/other", (("cpu", 1000),), time.time() + 60)
+        apiserver.add_lease(lease("a", [other]))
+        error = await replica.bind(worker, "a")
+        # its create met AlreadyExists; it read the Lease and decided again: 1 CPU is left
+        assert error == "node a no longer fits: cpu 1 free, 2 requested"
+        assert apiserver.request_count(*LEASE_CREATE) == 1
+        assert apiserver.request_count(*LEASE_GET) == 1
+        assert [e.pod_uid for e in ledger_of(apiserver, "a")] == ["other-pod"]
+        apiserver.resume_watches("leases")
+
+
+async def test_an_unreadable_ledger_is_never_overwritten(apiserver: ApiServerStandIn) -> None:
+    apiserver.add_node(node("a"))
+    apiserver.add_lease(lease("a", text="{broken"))
+    async with replicas(apiserver, 1) as [replica]:
+        worker = await pending(apiserver, replica, name="w", cpu="1")
+        await replica.changes.until(lambda: "a" in replica.snapshot.ledgers)
+        assert replica.snapshot.nodes["a"].problems  # filter keeps pods off it
+        error = await replica.bind(worker, "a")
+        assert error.startswith("node a: reservation ledger is unreadable")
+        assert writes(apiserver) == 0 and node_of(apiserver, "w") is None
 
 
 async def test_budget_exhaustion_is_a_clear_error(apiserver: ApiServerStandIn) -> None:
@@ -182,7 +242,7 @@ async def test_budget_exhaustion_is_a_clear_error(apiserver: ApiServerStandIn) -
     async with replicas(apiserver, 1, **settings) as [replica]:
         worker = await pending(apiserver, replica, name="w", cpu="1")
         for _ in range(50):
-            apiserver.fail_next("PATCH", r"/nodes/a", status=409)
+            apiserver.fail_next("POST", r"/leases$", status=409)
         error = await replica.bind(worker, "a")
         assert error.startswith("bind budget of 0.3s exhausted")
         assert "conflicts)" in error  # it names the attempts it made
@@ -192,7 +252,8 @@ async def test_budget_exhaustion_is_a_clear_error(apiserver: ApiServerStandIn) -
 async def test_expired_entries_are_pruned_by_the_next_writer(apiserver: ApiServerStandIn) -> None:
     past = time.time() - 5
     old = Reservation("crashed-pod", "default/crashed", (("cpu", 8000),), past)
-    apiserver.add_node(node("a", cpu="8", annotations={LEDGER: format_ledger([old])}))
+    apiserver.add_node(node("a", cpu="8"))
+    apiserver.add_lease(lease("a", [old]))
     async with replicas(apiserver, 1) as [replica]:
         worker = await pending(apiserver, replica, name="w", cpu="8")
         assert await replica.bind(worker, "a") == ""  # the expired entry held nothing
@@ -240,8 +301,8 @@ async def test_stale_watch_never_over_commits(apiserver: ApiServerStandIn) -> No
         apiserver.pause_watches("pods")  # A (and B) stop hearing about pods
         assert await b.bind(pod_b, "x") == ""
         assert b.snapshot.is_bound(pod_b["metadata"]["uid"])  # B counts its pod, not the entry
-        # A hears the ledger (node watch) but not the binding (pod watch paused)
-        await a.changes.until(lambda: len(a.snapshot.nodes["x"].reservations) == 1)
+        # A hears the ledger (Lease watch) but not the binding (pod watch paused)
+        await a.changes.until(lambda: len(a.snapshot.reservations_on("x")) == 1)
         assert not a.snapshot.is_bound(pod_b["metadata"]["uid"])
         assert a.snapshot.free("x")[4] == 0 and b.snapshot.free("x")[4] == 0
         error = await a.bind(pod_a, "x")
@@ -313,10 +374,10 @@ async def test_binds_waiting_for_one_node_share_one_write(apiserver: ApiServerSt
     apiserver.add_node(node("a", cpu="16"))
     async with replicas(apiserver, 1) as [replica]:
         workers = [await pending(apiserver, replica, name=f"w{i}", cpu="1") for i in range(8)]
-        patches = apiserver.request_count(*NODE_PATCH)
+        before = writes(apiserver)
         errors = await asyncio.gather(*(replica.bind(w, "a") for w in workers))
         assert errors == [""] * 8
-        assert apiserver.request_count(*NODE_PATCH) - patches == 1  # group commit
+        assert writes(apiserver) - before == 1  # group commit
         assert replica.metrics.cas_conflicts._value.get() == 0
         assert len(ledger_of(apiserver, "a")) == 8
 

@@ -357,9 +357,7 @@ def test_custom_resources_have_the_right_shape(chart: Any) -> None:
 # agreement with the app
 
 
-def test_clusterrole_is_exactly_app_permissions(scenario: tuple[str, Rendered]) -> None:
-    _, out = scenario
-    role = out.get("ClusterRole", FULLNAME)
+def _granted(role: dict[str, Any]) -> dict[tuple[str, str], list[str]]:
     granted: dict[tuple[str, str], list[str]] = {}
     for rule in role["rules"]:
         assert set(rule) == {"apiGroups", "resources", "verbs"}, rule  # no names, no URLs
@@ -367,23 +365,39 @@ def test_clusterrole_is_exactly_app_permissions(scenario: tuple[str, Rendered]) 
             for resource in rule["resources"]:
                 assert (group, resource) not in granted, f"{group}/{resource} granted twice"
                 granted[(group, resource)] = sorted(rule["verbs"])
-    required = {(p.api_group, p.resource): sorted(p.verbs) for p in REQUIRED}
-    assert granted == required
+    return granted
 
-    binding = out.get("ClusterRoleBinding", FULLNAME)
-    assert binding["roleRef"] == {
-        "apiGroup": "rbac.authorization.k8s.io",
-        "kind": "ClusterRole",
-        "name": FULLNAME,
-    }
+
+def test_roles_are_exactly_app_permissions(scenario: tuple[str, Rendered]) -> None:
+    _, out = scenario
     extender_sa = {"kind": "ServiceAccount", "name": FULLNAME, "namespace": NAMESPACE}
-    assert binding["subjects"] == [extender_sa]
+    bindings = []
+    for role_kind, namespaced in (("ClusterRole", False), ("Role", True)):
+        role = out.get(role_kind, FULLNAME)
+        required = {
+            (p.api_group, p.resource): sorted(p.verbs)
+            for p in REQUIRED
+            if p.namespaced == namespaced
+        }
+        assert _granted(role) == required, role_kind
+        binding = out.get(f"{role_kind}Binding", FULLNAME)
+        assert binding["roleRef"] == {
+            "apiGroup": "rbac.authorization.k8s.io",
+            "kind": role_kind,
+            "name": FULLNAME,
+        }
+        assert binding["subjects"] == [extender_sa]
+        if namespaced:  # the Leases live where the app looks for them
+            assert role["metadata"]["namespace"] == binding["metadata"]["namespace"] == NAMESPACE
+            config = yaml.safe_load(out.app_config_text())
+            assert config["kube"]["ledger_namespace"] == NAMESPACE
+        bindings.append(binding)
     assert pod_spec(out.get("Deployment", FULLNAME))["serviceAccountName"] == FULLNAME
     out.get("ServiceAccount", FULLNAME)
     # ...and the extender's account is bound to nothing else.
     for kind in ("ClusterRoleBinding", "RoleBinding"):
         for other in out.all(kind):
-            if other is not binding:
+            if not any(other is b for b in bindings):
                 assert extender_sa not in other["subjects"], other["metadata"]["name"]
 
 

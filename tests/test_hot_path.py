@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from app.extender import Extender
 from app.policy.engine import HASHED_FROM, group_by_code
-from app.state.ledger import Reservation, format_ledger
+from app.state.ledger import NodeLedger, Reservation
 from app.state.records import node_facts, pod_facts
 from app.state.table import LISTS_KEPT
 from app.wire.codec import (
@@ -189,8 +189,8 @@ def test_a_pod_filtered_again_is_not_shut_out_by_its_own_reservation() -> None:
     say): the pod's own live ledger entry must not count against it, only against others."""
     entry = Reservation("uid-default-retried", "default/retried", (("cpu", 3000), ("pods", 1)),
                         time.time() + 60)  # fmt: skip
-    annotations = {P + "reservations": format_ledger([entry])}
-    extender = extender_of([node("a", cpu="4", annotations=annotations), node("b", cpu="1")])
+    extender = extender_of([node("a", cpu="4"), node("b", cpu="1")])
+    extender.snapshot.set_ledger(NodeLedger("a", "1", (entry,)))
     for names in (["a", "b"], ["b", "a"], ["b", "a"], ["a"]):  # fresh and remembered lists
         for who, fits in (("retried", True), ("other", False)):
             body = args_body(pod(who, cpu="3"), names)

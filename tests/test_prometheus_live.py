@@ -27,6 +27,7 @@ import httpx
 import pytest
 import yaml
 
+from app.state.live import KINDS
 from loadtest.apiserver import write_kubeconfig
 from tests.builders import P, args_body, node, pod
 from tests.promql import (
@@ -211,9 +212,9 @@ def scraped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scraped]:
                 requests = f'{PREFIX}requests_total{{job="{FULLNAME}"}}'
                 wave(http, api, 1)
                 until(lambda: prometheus.total(requests) == 7, "a scrape after the first wave")
-                api.compact()  # both kinds' watches get 410 Expired and re-list
+                api.compact()  # every kind's watch gets 410 Expired and re-lists
                 relists = f'{PREFIX}watch_events_total{{job="{FULLNAME}", event="relists"}}'
-                until(lambda: prometheus.total(relists) == 2, "the re-lists to be scraped")
+                until(lambda: prometheus.total(relists) == len(KINDS), "the re-lists to be scraped")
                 until(lambda: _answers(http, "/readyz"), "the extender to be ready again")
                 wave(http, api, 2)
                 until(lambda: prometheus.total(requests) == 14, "a scrape after the second wave")

@@ -22,7 +22,7 @@ import uvicorn
 from app.api.server import Runtime, create_app
 from app.state.ledger import parse_ledger
 from app.state.readiness import Readiness
-from tests.builders import P, args_body, extender_of, node, pod
+from tests.builders import P, args_body, extender_of, lease, node, pod
 from tests.standin import ApiServerStandIn
 
 ROOT = Path(__file__).parent.parent
@@ -144,6 +144,7 @@ def test_sigterm_with_binds_in_flight_ends_every_bind_bound_or_released(
     targets = {"slow": "a", "refused": "b", "fast": "c"}  # one node each: no waiting for turns
     for name in targets.values():
         apiserver.add_node(node(name, cpu="8"))
+        apiserver.add_lease(lease(name))  # each reservation is a PATCH of its Lease
     pods = {name: apiserver.add_pod(pod(name, cpu="1")) for name in targets}
     port = free_port()
     env = {
@@ -161,7 +162,7 @@ def test_sigterm_with_binds_in_flight_ends_every_bind_bound_or_released(
     try:
         until(lambda: not refused(url) and httpx.get(f"{url}/readyz").status_code == 200, "ready")
         # "slow": its reservation write hangs, is refused as a conflict, and is retried: bound.
-        apiserver.fail_next("PATCH", r"/nodes/a$", status=409, hang_seconds=API_HANG)
+        apiserver.fail_next("PATCH", r"/leases/a$", status=409, hang_seconds=API_HANG)
         # "refused": its Binding hangs and is then refused: the reservation is released.
         apiserver.fail_next("POST", r"/pods/refused/binding$", status=500, hang_seconds=API_HANG)
 
@@ -175,7 +176,7 @@ def test_sigterm_with_binds_in_flight_ends_every_bind_bound_or_released(
         for thread in binds:
             thread.start()
         until(
-            lambda: apiserver.request_count("PATCH", NODE) >= 2
+            lambda: apiserver.request_count("PATCH", LEASE) >= 2
             and apiserver.request_count("POST", BINDING) >= 1,
             "both in flight (the reservation write of one, the Binding of the other)",
         )
@@ -199,7 +200,7 @@ def test_sigterm_with_binds_in_flight_ends_every_bind_bound_or_released(
     assert errors["refused"].startswith("binding the pod: 500")
     reserved = set()
     for name in targets.values():
-        stored = apiserver.get_node(name) or {}
+        stored = apiserver.get_lease("default", name) or {"metadata": {}}
         ledger = stored["metadata"].get("annotations", {}).get(P + "reservations")
         reserved |= {(entry.pod, name) for entry in parse_ledger(ledger)}
     bound = set()
@@ -211,5 +212,5 @@ def test_sigterm_with_binds_in_flight_ends_every_bind_bound_or_released(
     assert reserved == bound  # no reservation without its Binding
 
 
-NODE = "/api/v1/nodes/{name}"
+LEASE = "/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases/{name}"
 BINDING = "/api/v1/namespaces/{namespace}/pods/{name}/binding"

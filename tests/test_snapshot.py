@@ -13,11 +13,11 @@ import yaml
 
 from app.config import load_settings
 from app.state.file_source import SnapshotFileError, load_snapshot
-from app.state.ledger import Reservation, format_ledger, parse_ledger
+from app.state.ledger import NodeLedger, Reservation, format_ledger, parse_ledger
 from app.state.records import node_facts, pod_facts
 from app.state.snapshot import NodeParsing, Snapshot
 from app.wire.types import Node, Pod
-from tests.builders import FIXTURES, P, node, pod, snapshot_of
+from tests.builders import FIXTURES, lease, node, pod, snapshot_of
 
 CPU, MEMORY, STORAGE, PODS, GPU = range(5)
 
@@ -39,15 +39,15 @@ def facts(obj: dict[str, Any], snapshot: Snapshot) -> Any:
     return pod_facts(msgspec.convert(obj, Pod))
 
 
-def ledger(*entries: tuple[str, dict[str, int], float]) -> dict[str, str]:
-    return {
-        P + "reservations": format_ledger(
-            [
-                Reservation(uid, f"default/{uid}", tuple(sorted(r.items())), exp)
-                for uid, r, exp in entries
-            ]
-        )
-    }
+def ledger(node_name: str, *entries: tuple[str, dict[str, int], float]) -> dict[str, Any]:
+    """The node's ledger Lease holding ``entries`` (pod uid, requests, expiry)."""
+    return lease(
+        node_name,
+        [
+            Reservation(uid, f"default/{uid}", tuple(sorted(r.items())), exp)
+            for uid, r, exp in entries
+        ],
+    )
 
 
 def test_pod_add_modify_delete_update_only_their_node() -> None:
@@ -93,8 +93,8 @@ def test_table_grows_past_its_initial_capacity() -> None:
 
 def test_live_reservation_counts_until_its_pod_is_seen_bound() -> None:
     clock = Clock()
-    annotations = ledger(("pod-1", {"cpu": 3000, "pods": 1}, clock.now + 60))
-    snapshot = snapshot_of([node("a", cpu="8", annotations=annotations)], clock=clock)
+    held = ledger("a", ("pod-1", {"cpu": 3000, "pods": 1}, clock.now + 60))
+    snapshot = snapshot_of([node("a", cpu="8")], clock=clock, leases=[held])
     assert snapshot.free("a")[CPU] == 5000
     snapshot.set_pod(
         facts(pod("p1", uid="pod-1", node_name="a", cpu="3", phase="Pending"), snapshot)
@@ -109,8 +109,8 @@ def test_a_deleted_pods_reservation_holds_nothing() -> None:
     """A deleted pod can never be bound (a Binding carries its UID): its unexpired ledger entry
     frees its capacity at once instead of at expiry."""
     clock = Clock()
-    annotations = ledger(("pod-1", {"cpu": 3000, "pods": 1}, clock.now + 60))
-    snapshot = snapshot_of([node("a", cpu="8", annotations=annotations)], clock=clock)
+    held = ledger("a", ("pod-1", {"cpu": 3000, "pods": 1}, clock.now + 60))
+    snapshot = snapshot_of([node("a", cpu="8")], clock=clock, leases=[held])
     snapshot.set_pod(facts(pod("p1", uid="pod-1", cpu="3", phase="Pending"), snapshot))
     assert snapshot.free("a")[CPU] == 5000
     snapshot.delete_pod("pod-1")
@@ -120,10 +120,10 @@ def test_a_deleted_pods_reservation_holds_nothing() -> None:
 
 def test_expired_reservations_stop_counting() -> None:
     clock = Clock()
-    annotations = ledger(
-        ("old", {"cpu": 1000}, clock.now + 5), ("new", {"cpu": 2000}, clock.now + 60)
+    held = ledger(
+        "a", ("old", {"cpu": 1000}, clock.now + 5), ("new", {"cpu": 2000}, clock.now + 60)
     )
-    snapshot = snapshot_of([node("a", cpu="8", annotations=annotations)], clock=clock)
+    snapshot = snapshot_of([node("a", cpu="8")], clock=clock, leases=[held])
     assert snapshot.free("a")[CPU] == 5000
     clock.now += 10
     snapshot.refresh()
@@ -133,9 +133,22 @@ def test_expired_reservations_stop_counting() -> None:
     assert snapshot.free("a")[CPU] == 8000
 
 
-def test_unreadable_ledger_is_a_node_problem() -> None:
-    snapshot = snapshot_of([node("a", annotations={P + "reservations": "{broken"})])
+def test_unreadable_ledger_is_a_node_problem_until_it_is_readable_again() -> None:
+    snapshot = snapshot_of([node("a")], leases=[lease("a", text="{broken")])
     assert snapshot.nodes["a"].problems and not snapshot.table.valid[snapshot.table.rows["a"]]
+    snapshot.set_ledger(NodeLedger("a", "2"))
+    assert not snapshot.nodes["a"].problems and snapshot.table.valid[snapshot.table.rows["a"]]
+
+
+def test_a_ledger_arriving_before_its_node_counts_once_the_node_does() -> None:
+    clock = Clock()
+    snapshot = snapshot_of(
+        [], clock=clock, leases=[ledger("a", ("p", {"cpu": 3000}, clock.now + 60))]
+    )
+    snapshot.set_node(facts(node("a", cpu="8"), snapshot))
+    assert snapshot.free("a")[CPU] == 5000
+    snapshot.delete_ledger("a")
+    assert snapshot.free("a")[CPU] == 8000
 
 
 def test_ledger_round_trips() -> None:
@@ -226,11 +239,11 @@ def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_free_is_allocatable_minus_usage_minus_reservations() -> None:
     clock = Clock()
-    annotations = ledger(("r", {"nvidia.com/gpu": 1}, clock.now + 60))
     snapshot = snapshot_of(
-        [node("g", gpus=4, annotations=annotations)],
+        [node("g", gpus=4)],
         [pod("x", node_name="g", gpus=2, phase="Running")],
         clock=clock,
+        leases=[ledger("g", ("r", {"nvidia.com/gpu": 1}, clock.now + 60))],
     )
     assert snapshot.free("g")[GPU] == 1
     assert np.array_equal(snapshot.usage("g"), snapshot.table.used[:, snapshot.table.rows["g"]])
@@ -238,11 +251,11 @@ def test_free_is_allocatable_minus_usage_minus_reservations() -> None:
 
 def test_a_fork_changes_without_touching_the_original() -> None:
     clock = Clock()
-    annotations = ledger(("r", {"nvidia.com/gpu": 1}, clock.now + 60))
     original = snapshot_of(
-        [node("g", gpus=4, annotations=annotations), node("c")],
+        [node("g", gpus=4), node("c")],
         [pod("x", node_name="g", gpus=2, phase="Running"), pod("r", uid="r")],
         clock=clock,
+        leases=[ledger("g", ("r", {"nvidia.com/gpu": 1}, clock.now + 60))],
     )
     version, free_g, free_c = original.version, original.free("g"), original.free("c")
     fork = original.fork()
@@ -257,4 +270,3 @@ def test_a_fork_changes_without_touching_the_original() -> None:
     assert np.array_equal(original.free("c"), free_c)
     assert not original.is_bound("r") and not original.is_gone("uid-default-x")
     assert original.pod_named("default", "y") is None
-

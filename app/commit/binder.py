@@ -1,13 +1,15 @@
-"""POST /bind: reserve capacity with a compare-and-swap on the node, then create the Binding.
+"""POST /bind: reserve capacity with a compare-and-swap on the node's ledger, then create the
+Binding.
 
 1. Find the pod (this replica's snapshot, else GET) — already bound here: success.
-2. Read the node: the snapshot's copy first (no GET on the happy path), a fresh GET after a
-   conflict.
+2. Read the node's ledger Lease (``app.state.ledger``): the snapshot's copy first (no GET on
+   the happy path), a fresh GET after a conflict. The node itself comes from the snapshot.
 3. free = allocatable − pods bound there − live reservations of pods not yet seen bound.
    The pod does not fit any more → ``Error`` naming the resources.
-4. PATCH the ledger (expired entries pruned, this pod's entry added) carrying the node's
-   resourceVersion. 409 → someone else wrote first: back off (jittered), re-read, re-decide
-   from scratch; never replay the old write. Binds waiting for the same node in this replica
+4. PATCH the ledger (expired entries pruned, this pod's entry added) carrying the Lease's
+   resourceVersion, or create the Lease if the node has none yet. 409 → someone else wrote (or
+   created it) first: back off (jittered), re-read, re-decide from scratch; never replay the
+   old write. Binds waiting for the same node in this replica
    share one write (group commit): decided in arrival order, each within what the earlier ones
    left.
 5. POST the Binding with the pod's UID as precondition. Refused → release the reservation
@@ -31,14 +33,15 @@ import msgspec
 
 from app.commit.ledger_write import admit_in_order, free_for, ledger_after
 from app.config import Settings
+from app.contract import LEDGER_OF_NODE
 from app.kube import CONNECTIONS, ApiReply, KubeApi, Unreachable
 from app.metrics import Metrics
-from app.state.ledger import Reservation
+from app.state.ledger import NodeLedger, Reservation, ledger_of
 from app.state.records import NodeFacts, PodFacts, node_facts, pod_facts
 from app.state.snapshot import Snapshot
 from app.wire.codec import BadRequest, decode_binding_args, encode
 from app.wire.quantity import QuantityError
-from app.wire.types import ExtenderBindingArgs, Node, Pod
+from app.wire.types import ExtenderBindingArgs, Lease, Node, Pod
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +56,7 @@ outcome is unknown holds its capacity until the reservation expires."""
 
 _node_decoder = msgspec.json.Decoder(Node)
 _pod_decoder = msgspec.json.Decoder(Pod)
+_lease_decoder = msgspec.json.Decoder(Lease)
 
 
 class BindError(Exception):
@@ -87,7 +91,7 @@ class _Waiting:
     requests: dict[str, int]
     deadline: float
     attempts: Attempts
-    done: asyncio.Future[NodeFacts]
+    done: asyncio.Future[None]
 
 
 @dataclass(eq=False)
@@ -130,6 +134,8 @@ class Binder:
         self.wall_clock = wall_clock
         self.rng = rng or random.Random()
         self.ledger_key = snapshot.parsing.keys.reservations
+        self.ledger_label = snapshot.parsing.keys.ledger
+        self.ledger_namespace = settings.kube.ledger_namespace
         self._queues: dict[str, _NodeQueue] = {}
         # the kubernetes client blocks: its calls run here, off the event loop
         self.executor = ThreadPoolExecutor(max_threads, thread_name_prefix="bind")
@@ -187,8 +193,8 @@ class Binder:
                 f"pod {args.PodNamespace}/{args.PodName} is already bound to node {pod.node_name}",
                 "bound_elsewhere",
             )
-        node = await self._reserve(args, pod, deadline, attempts)
-        await self._create_binding(args, pod, node, deadline, attempts)
+        await self._reserve(args, pod, deadline, attempts)
+        await self._create_binding(args, pod, deadline, attempts)
         self.snapshot.set_pod(replace(pod, node_name=args.Node))
         return "bound"
 
@@ -213,8 +219,8 @@ class Binder:
 
     async def _reserve(
         self, args: ExtenderBindingArgs, pod: PodFacts, deadline: float, attempts: Attempts
-    ) -> NodeFacts:
-        """Queue the pod's reservation for the node's next write; the node as written."""
+    ) -> None:
+        """Queue the pod's reservation for the node's next write; done when it is written."""
         tracked = self.snapshot.table.resources
         waiting = _Waiting(
             pod=pod,
@@ -226,7 +232,7 @@ class Binder:
         queue = self._queue(args.Node)
         queue.waiting.append(waiting)
         self._kick(args.Node, queue)
-        return await waiting.done
+        await waiting.done
 
     # ---- group commit: one writer per node -----------------------------------------------
 
@@ -268,8 +274,10 @@ class Binder:
 
     async def _write(self, name: str, batch: list[_Waiting], releases: dict[str, _Release]) -> None:
         """One CAS write for the batch: decide each in arrival order against the node's
-        ledger, patch, and on 409 back off, re-read and re-decide; never replay."""
-        node = self.snapshot.nodes.get(name)  # first try: the watched copy, no GET
+        ledger, write it, and on 409 back off, re-read and re-decide; never replay."""
+        node = self.snapshot.nodes.get(name)
+        ledger = self.snapshot.ledgers.get(name)  # first try: the watched copy, no GET
+        fresh = True
         delay = self.bind_settings.backoff_initial_seconds
         tracked = self.snapshot.table.resources
         while True:
@@ -285,12 +293,18 @@ class Binder:
             deadline = max([w.deadline for w in batch] + [r.deadline for r in releases.values()])
             if node is None:
                 node = await self._read_node(name, deadline)
+            if not fresh:
+                ledger = await self._read_ledger(name, deadline)
+                fresh = True
+            if ledger is not None and ledger.problem:  # never overwrite what we cannot read
+                raise BindError(f"node {name}: {ledger.problem}", "bad_ledger")
+            reservations = () if ledger is None else ledger.reservations
             now = self.wall_clock()
             used = dict(zip(tracked, self.snapshot.usage(name).tolist(), strict=True))
             free = free_for(
                 allocatable={r: node.allocatable.get(r, 0) for r in tracked},
                 used=used,
-                ledger=node.reservations,
+                ledger=reservations,
                 deciding={w.pod.uid for w in batch},
                 is_bound=self.snapshot.accounted,
                 now=now,
@@ -317,21 +331,15 @@ class Binder:
                 )
                 for w in admitted
             ]
-            ledger = ledger_after(
-                node.reservations, add=entries, remove=releases, now=now, settled=self._settled
+            text = ledger_after(
+                reservations, add=entries, remove=releases, now=now, settled=self._settled
             )
-            patch = {
-                "metadata": {
-                    "resourceVersion": node.resource_version,
-                    "annotations": {self.ledger_key: ledger},
-                }
-            }
             for waiting in admitted:
                 waiting.attempts.reservations += 1
                 if waiting.attempts.reservations > 1:
                     self.metrics.bind_retries.inc()
             try:
-                reply = await self._call(deadline, self.api.patch_node, name, patch)
+                reply = await self._write_ledger(node, ledger, text, deadline)
             except BindError as exc:
                 for waiting in admitted:
                     spent = exc.outcome == BUDGET_EXHAUSTED
@@ -341,16 +349,17 @@ class Binder:
                 _settle(releases)
                 return
             if reply.ok:
-                written = self._node_facts(reply.body)
-                self.snapshot.set_node(written)  # this replica sees its own reservations now
+                written = ledger_of(_lease_decoder.decode(reply.body), self.ledger_key)
+                self.snapshot.set_ledger(written)  # this replica sees its own reservations now
                 for waiting in admitted:
                     if waiting.done.done():  # gave up while the write was in flight
                         self._release_later(name, waiting.pod.uid)
                     else:
-                        waiting.done.set_result(written)
+                        waiting.done.set_result(None)
                 _settle(releases)
                 return
-            if reply.status != CONFLICT:
+            # 409: written or created by someone else first; 404: the Lease was deleted
+            if reply.status not in (CONFLICT, NOT_FOUND):
                 error = BindError(_api_message(f"reserving on node {name}", reply), _outcome(reply))
                 for waiting in admitted:
                     waiting.done.set_exception(error)
@@ -364,7 +373,7 @@ class Binder:
                     waiting.done.set_exception(self._budget_spent(waiting.attempts))
             await asyncio.sleep(pause)
             delay = min(delay * 2, self.bind_settings.backoff_max_seconds)
-            node = None  # re-read and re-decide from scratch
+            fresh = False  # re-read the ledger and re-decide from scratch
 
     def _queue_release(self, node: str, pod_uid: str, deadline: float) -> asyncio.Future[None]:
         """Queue a best-effort release for the node's next write; done when it was tried."""
@@ -378,6 +387,42 @@ class Binder:
         """Release a reservation nobody waits for any more, within one call's timeout."""
         deadline = time.monotonic() + self.bind_settings.request_timeout_seconds
         self._queue_release(node, pod_uid, deadline)
+
+    async def _write_ledger(
+        self, node: NodeFacts, ledger: NodeLedger | None, text: str, deadline: float
+    ) -> ApiReply:
+        """PATCH the node's ledger Lease carrying its resourceVersion, or create the Lease
+        (owned by the node, so it goes when the node does) if there was none."""
+        annotations = {self.ledger_key: text}
+        if ledger is not None:
+            patch = {
+                "metadata": {"resourceVersion": ledger.resource_version, "annotations": annotations}
+            }
+            return await self._call(
+                deadline, self.api.patch_lease, self.ledger_namespace, node.name, patch
+            )
+        owner = {"apiVersion": "v1", "kind": "Node", "name": node.name, "uid": node.uid}
+        lease = {
+            "apiVersion": "coordination.k8s.io/v1",
+            "kind": "Lease",
+            "metadata": {
+                "name": node.name,
+                "labels": {self.ledger_label: LEDGER_OF_NODE},
+                "annotations": annotations,
+                **({"ownerReferences": [owner]} if node.uid else {}),
+            },
+        }
+        return await self._call(deadline, self.api.create_lease, self.ledger_namespace, lease)
+
+    async def _read_ledger(self, name: str, deadline: float) -> NodeLedger | None:
+        """The node's ledger as the API server has it now; None if it has no Lease yet."""
+        reply = await self._call(deadline, self.api.get_lease, self.ledger_namespace, name)
+        if reply.status == NOT_FOUND:
+            return None
+        if not reply.ok:
+            raise BindError(_api_message(f"reading node {name}'s ledger", reply), _outcome(reply))
+        ledger = ledger_of(_lease_decoder.decode(reply.body), self.ledger_key)
+        return ledger
 
     async def _read_node(self, name: str, deadline: float) -> NodeFacts:
         reply = await self._call(deadline, self.api.get_node, name)
@@ -395,7 +440,6 @@ class Binder:
         self,
         args: ExtenderBindingArgs,
         pod: PodFacts,
-        node: NodeFacts,
         deadline: float,
         attempts: Attempts,
     ) -> None:
@@ -421,7 +465,7 @@ class Binder:
             current = await self._current_node_of(args, deadline)
             if current == args.Node:
                 return  # an earlier attempt of ours (or an equal decision) already bound it
-        await self._release(args, pod, node, deadline)
+        await self._release(args, pod, deadline)
         raise BindError(_api_message("binding the pod", reply), _outcome(reply))
 
     def _binding(self, namespace: str, name: str, uid: str, node: str, timeout: float) -> ApiReply:
@@ -438,9 +482,7 @@ class Binder:
             return None
         return _pod_decoder.decode(reply.body).spec.nodeName
 
-    async def _release(
-        self, args: ExtenderBindingArgs, pod: PodFacts, node: NodeFacts, deadline: float
-    ) -> None:
+    async def _release(self, args: ExtenderBindingArgs, pod: PodFacts, deadline: float) -> None:
         """Best effort: the pod's entry leaves in the node's next write; a conflict past the
         budget or an error leaves it to expire."""
         await self._queue_release(args.Node, pod.uid, deadline)

@@ -82,7 +82,7 @@ def shape_key(facts: NodeFacts) -> Hashable:
 def _blank(facts: NodeFacts, name: str) -> NodeFacts:
     """A new, empty node of ``facts``' shape."""
     return dataclasses.replace(
-        facts, name=name, resource_version="", reservations=(), name_hash=stable_hash64(name)
+        facts, name=name, resource_version="", uid="", name_hash=stable_hash64(name)
     )
 
 

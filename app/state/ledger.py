@@ -1,4 +1,9 @@
-"""The reservation ledger: in-flight placements stored in a node annotation.
+"""The reservation ledger: in-flight placements of one node, stored in an annotation of a
+``coordination.k8s.io/v1`` Lease named after the node, in the extender's namespace.
+
+A Lease rather than the Node itself: only the extender's replicas watch these Leases, so a
+reservation write wakes nobody else (a Node write is sent to every Node watcher, kube-scheduler
+included) and Node objects do not grow with the ledger.
 
 Format (compact JSON): ``{"<pod uid>": {"r": {"cpu": 2000, "pods": 1}, "e": 1764280000.5,
 "p": "namespace/name"}}`` — requests in the extender's integer units, expiry as Unix seconds.
@@ -10,6 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgspec
+
+from app.wire.types import Lease
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +30,17 @@ class Reservation:
 
     def live(self, now: float) -> bool:
         return self.expires_at > now
+
+
+@dataclass(frozen=True, slots=True)
+class NodeLedger:
+    """A node's ledger as last read: its Lease's resourceVersion (the CAS token) and entries.
+    ``problem`` names why the annotation could not be read (the node is then not used)."""
+
+    node: str
+    resource_version: str
+    reservations: tuple[Reservation, ...] = ()
+    problem: str = ""
 
 
 class LedgerError(ValueError):
@@ -48,6 +66,17 @@ def parse_ledger(text: str | None) -> tuple[Reservation, ...]:
         )
     except (msgspec.DecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
         raise LedgerError(f"reservation ledger is unreadable: {exc}") from exc
+
+
+def ledger_of(lease: Lease, key: str) -> NodeLedger:
+    """The ledger a Lease carries under annotation ``key``."""
+    meta = lease.metadata
+    try:
+        reservations = parse_ledger((meta.annotations or {}).get(key))
+        problem = ""
+    except LedgerError as exc:
+        reservations, problem = (), str(exc)
+    return NodeLedger(meta.name, meta.resourceVersion, reservations, problem)
 
 
 def format_ledger(entries: tuple[Reservation, ...] | list[Reservation]) -> str:

@@ -1,11 +1,12 @@
 """Snapshot source: the live API server, with client-go informer semantics.
 
-For each kind (nodes, pods) a thread lists, then watches from the list's resourceVersion with
-bookmarks, following every event's resourceVersion. An ``Expired`` (410) answer re-lists that
-kind alone and replaces it in the snapshot, leaving the other kind untouched; readiness drops
-while it does. Network errors reconnect the watch from the last resourceVersion after a jittered
-exponential backoff. The kubernetes client is blocking, so the threads do the I/O and JSON
-decoding and hand finished records to the event loop, which alone mutates the snapshot.
+For each kind (nodes, pods, and the ledger Leases of ``app.state.ledger``) a thread lists, then
+watches from the list's resourceVersion with bookmarks, following every event's resourceVersion.
+An ``Expired`` (410) answer re-lists that kind alone and replaces it in the snapshot, leaving the
+others untouched; readiness drops while it does. Network errors reconnect the watch from the last
+resourceVersion after a jittered exponential backoff. The kubernetes client is blocking, so the
+threads do the I/O and JSON decoding and hand finished records to the event loop, which alone
+mutates the snapshot.
 """
 
 from __future__ import annotations
@@ -18,23 +19,38 @@ import socket
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import msgspec
 from kubernetes.client.exceptions import ApiException
 
 from app.config import Settings
+from app.contract import LEDGER_OF_NODE
 from app.kube import KubeApi
+from app.state.ledger import ledger_of
 from app.state.readiness import Readiness
 from app.state.records import node_facts, pod_facts
 from app.state.snapshot import NodeParsing, Snapshot
 from app.wire.quantity import QuantityError
-from app.wire.types import AccountedPod, Metadata, Node, NodeList, PodList, Status, WatchEvent
+from app.wire.types import (
+    AccountedPod,
+    Lease,
+    LeaseList,
+    Metadata,
+    Node,
+    NodeList,
+    PodList,
+    Status,
+    WatchEvent,
+)
 
 log = logging.getLogger(__name__)
 
 NODES = "nodes"
 PODS = "pods"
+LEDGERS = "ledgers"
+KINDS = (NODES, PODS, LEDGERS)
 GONE = 410
 WATCH_EVENTS = ("lists", "watches", "relists", "watch_errors")  # counted per kind
 LIST_PAGE = 500  # objects per list page, as client-go's pager
@@ -80,7 +96,7 @@ class Kind:
     delete: Callable[[str], None]
     known: Callable[[Any], bool] = lambda _: False
     """Whether the snapshot already holds this exact version (the binder applies its own
-    writes from their replies: their watch echoes need no decoding)."""
+    ledger writes from their replies: their watch echoes need no further work)."""
 
 
 def _lines(response: Any) -> Iterator[bytes]:
@@ -247,7 +263,8 @@ def _pod_key(pod: AccountedPod) -> str:
 
 
 class ClusterWatch:
-    """Keeps a snapshot in step with the API server (nodes and pods), one thread per kind."""
+    """Keeps a snapshot in step with the API server (nodes, pods and node ledgers), one
+    thread per kind."""
 
     def __init__(self, settings: Settings, api: KubeApi, readiness: Readiness) -> None:
         self.settings = settings
@@ -268,20 +285,31 @@ class ClusterWatch:
         def to_node(node: Node) -> Any:
             return node_facts(node, parsing.keys, parsing.gpu_resource, parsing.gpu_aliases)
 
-        def node_known(node: Node) -> bool:
-            held = snapshot.nodes.get(node.metadata.name)  # a read from this thread: atomic
-            version = node.metadata.resourceVersion
+        def ledger_known(lease: Lease) -> bool:
+            held = snapshot.ledgers.get(lease.metadata.name)  # a read from this thread: atomic
+            version = lease.metadata.resourceVersion
             return held is not None and bool(version) and held.resource_version == version
+
+        list_ledgers = partial(
+            self.api.list_leases,
+            self.settings.kube.ledger_namespace,
+            f"{parsing.keys.ledger}={LEDGER_OF_NODE}",
+        )
 
         kinds = [
             Kind(NODES, self.api.list_nodes, msgspec.json.Decoder(NodeList),
                  msgspec.json.Decoder(Node), to_node, lambda n: n.metadata.name,
                  snapshot.set_nodes, snapshot.keep_only_nodes, snapshot.set_node,
-                 snapshot.delete_node, node_known),
+                 snapshot.delete_node),
             Kind(PODS, self.api.list_pods, msgspec.json.Decoder(PodList),
                  msgspec.json.Decoder(AccountedPod), pod_facts, _pod_key,
                  snapshot.set_pods, snapshot.keep_only_pods, snapshot.set_pod,
                  snapshot.delete_pod),
+            Kind(LEDGERS, list_ledgers, msgspec.json.Decoder(LeaseList),
+                 msgspec.json.Decoder(Lease), partial(ledger_of, key=parsing.keys.reservations),
+                 lambda lease: lease.metadata.name, snapshot.set_ledgers,
+                 snapshot.keep_only_ledgers, snapshot.set_ledger, snapshot.delete_ledger,
+                 ledger_known),
         ]  # fmt: skip
         self.watchers = [
             Watcher(kind, post, self.readiness, self.settings, self.counters) for kind in kinds

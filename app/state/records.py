@@ -7,7 +7,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from app.contract import GFD_MEMORY_LABEL, GFD_PRODUCT_LABEL, SPOT_LABELS, Keys
-from app.state.ledger import LedgerError, Reservation, parse_ledger
 from app.wire.quantity import QuantityError, quantity_to_int
 from app.wire.requests import pod_requests
 from app.wire.types import AccountedPod, Node, Pod
@@ -22,7 +21,7 @@ def stable_hash64(text: str) -> int:
 
 @dataclass(frozen=True, slots=True)
 class NodeFacts:
-    """What the policy knows of one node, parsed from its labels, annotations and status."""
+    """What the policy knows of one node, parsed from its labels and status."""
 
     name: str
     resource_version: str
@@ -33,10 +32,10 @@ class NodeFacts:
     pool_only: bool
     pool_priority: int
     preemptible: bool
-    reservations: tuple[Reservation, ...] = ()
     problems: tuple[str, ...] = ()
-    """Labels or capacity that could not be read: the node is not used until they are fixed."""
+    """Labels, capacity or ledger that could not be read: the node is not used until fixed."""
     name_hash: int = field(default=0)
+    uid: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +68,6 @@ def node_facts(node: Node, keys: Keys, gpu_resource: str, aliases: Mapping[str, 
     """Parse a node. Unreadable facts become ``problems`` rather than exceptions."""
     meta = node.metadata
     labels = meta.labels or {}
-    annotations = meta.annotations or {}
     problems: list[str] = []
 
     allocatable: dict[str, int] = {}
@@ -95,12 +93,6 @@ def node_facts(node: Node, keys: Keys, gpu_resource: str, aliases: Mapping[str, 
     if gpu_type is None and allocatable.get(gpu_resource, 0) > 0:
         gpu_type = "unknown"
 
-    try:
-        reservations = parse_ledger(annotations.get(keys.reservations))
-    except LedgerError as exc:
-        problems.append(str(exc))
-        reservations = ()
-
     preemptible = labels.get(keys.preemptible) == "true" or any(
         labels.get(label) == value for label, value in SPOT_LABELS.items()
     )
@@ -114,9 +106,9 @@ def node_facts(node: Node, keys: Keys, gpu_resource: str, aliases: Mapping[str, 
         pool_only=labels.get(keys.pool_only) == "true",
         pool_priority=integer_label(keys.pool_priority),
         preemptible=preemptible,
-        reservations=reservations,
         problems=tuple(problems),
         name_hash=stable_hash64(meta.name),
+        uid=meta.uid,
     )
 
 

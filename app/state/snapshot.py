@@ -1,4 +1,5 @@
-"""The cluster snapshot: nodes, the pods bound to them, and in-flight reservations.
+"""The cluster snapshot: nodes, the pods bound to them, and in-flight reservations (each node's
+ledger, read from its ledger Lease).
 
 free(node) = allocatable − requests of the pods that hold resources there − live reservations,
 where a reservation is live until it expires or its pod is seen bound in *this* snapshot (then the
@@ -9,6 +10,7 @@ All mutation happens on one thread (the event loop); readers never see a half-ap
 from __future__ import annotations
 
 import copy
+import dataclasses
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
@@ -17,6 +19,7 @@ import numpy as np
 
 from app.config import Settings
 from app.contract import Keys
+from app.state.ledger import NodeLedger, Reservation
 from app.state.records import NodeFacts, PodFacts
 from app.state.table import UNKNOWN_ROW, IntArray, NodeTable
 from app.wire.quantity import CPU
@@ -56,6 +59,9 @@ class Snapshot:
         self.clock = clock
         self.table = NodeTable(tracked_resources(parsing.gpu_resource), parsing.gpu_resource)
         self.nodes: dict[str, NodeFacts] = {}
+        """As the policy sees them: an unreadable ledger is one of the node's problems."""
+        self.ledgers: dict[str, NodeLedger] = {}
+        self._listed_nodes: dict[str, NodeFacts] = {}  # as the source gave them
         self.pods: dict[str, PodFacts] = {}
         self.version = 0
         self.updated_at = 0.0
@@ -80,29 +86,73 @@ class Snapshot:
 
     def set_node(self, facts: NodeFacts) -> None:
         """Add or replace a node."""
-        old = self.nodes.get(facts.name)
-        if old is not None:
-            self._unindex_reservations(old)
+        self._listed_nodes[facts.name] = facts
+        self._place_node(facts)
+        self._touch()
+
+    def with_ledger_problem(self, listed: NodeFacts) -> NodeFacts:
+        """``listed`` with its ledger's problem, if the ledger is unreadable."""
+        ledger = self.ledgers.get(listed.name)
+        if ledger is None or not ledger.problem or ledger.problem in listed.problems:
+            return listed
+        return dataclasses.replace(listed, problems=(*listed.problems, ledger.problem))
+
+    def _place_node(self, listed: NodeFacts) -> None:
+        facts = self.with_ledger_problem(listed)
         self.nodes[facts.name] = facts
         row = self.table.upsert(facts)
         usage = self._usage.get(facts.name)
         self.table.set_used(
             row, np.zeros(len(self.table.resources), np.int64) if usage is None else usage
         )
-        for entry in facts.reservations:
-            self._reserving_nodes.setdefault(entry.pod_uid, set()).add(facts.name)
-            self._next_expiry = min(self._next_expiry, entry.expires_at)
         self._recompute_reserved(facts.name)
-        self._touch()
 
     def delete_node(self, name: str) -> None:
-        """Forget a node (its pods stay counted under its name, should it come back)."""
-        old = self.nodes.pop(name, None)
+        """Forget a node (its pods and ledger stay, should it come back)."""
+        self._listed_nodes.pop(name, None)
+        if self.nodes.pop(name, None) is None:
+            return
+        self.table.remove(name)
+        self._touch()
+
+    def set_ledger(self, ledger: NodeLedger) -> None:
+        """Add or replace a node's ledger."""
+        old = self.ledgers.get(ledger.node)
+        if old is not None:
+            self._unindex_reservations(old)
+        self.ledgers[ledger.node] = ledger
+        for entry in ledger.reservations:
+            self._reserving_nodes.setdefault(entry.pod_uid, set()).add(ledger.node)
+            self._next_expiry = min(self._next_expiry, entry.expires_at)
+        self._ledger_changed(ledger.node, (old.problem if old else "") != ledger.problem)
+        self._touch()
+
+    def delete_ledger(self, node: str) -> None:
+        """Forget a node's ledger (its Lease was deleted)."""
+        old = self.ledgers.pop(node, None)
         if old is None:
             return
         self._unindex_reservations(old)
-        self.table.remove(name)
+        self._ledger_changed(node, bool(old.problem))
         self._touch()
+
+    def _ledger_changed(self, node: str, problem_changed: bool) -> None:
+        listed = self._listed_nodes.get(node)
+        if problem_changed and listed is not None:
+            self._place_node(listed)
+        else:
+            self._recompute_reserved(node)
+
+    def set_ledgers(self, ledgers: Iterable[NodeLedger]) -> None:
+        """Add or replace several ledgers (unchanged ones are skipped)."""
+        for ledger in ledgers:
+            if self.ledgers.get(ledger.node) != ledger:
+                self.set_ledger(ledger)
+
+    def keep_only_ledgers(self, nodes: Collection[str]) -> None:
+        """Forget every ledger not in ``nodes`` (the end of a re-list)."""
+        for node in [n for n in self.ledgers if n not in nodes]:
+            self.delete_ledger(node)
 
     def set_pod(self, facts: PodFacts) -> None:
         """Add or replace a pod; only pods holding resources count against their node."""
@@ -142,7 +192,7 @@ class Snapshot:
     def set_nodes(self, nodes: Iterable[NodeFacts]) -> None:
         """Add or replace several nodes (unchanged ones are skipped)."""
         for facts in nodes:
-            if self.nodes.get(facts.name) != facts:
+            if self._listed_nodes.get(facts.name) != facts:
                 self.set_node(facts)
 
     def set_pods(self, pods: Iterable[PodFacts]) -> None:
@@ -195,8 +245,8 @@ class Snapshot:
         if now < self._next_expiry:
             return
         self._next_expiry = float("inf")
-        for name, facts in self.nodes.items():
-            if facts.reservations:
+        for name, ledger in self.ledgers.items():
+            if ledger.reservations:
                 self._recompute_reserved(name, now)
         self._touch()
 
@@ -221,11 +271,15 @@ class Snapshot:
         now = self.clock() if now is None else now
         held: dict[str, IntArray] = {}
         for name in nodes:
-            facts = self.nodes.get(name)
-            for entry in () if facts is None else facts.reservations:
+            for entry in self.reservations_on(name):
                 if entry.pod_uid == uid and entry.live(now):
                     held[name] = self.table.vector(dict(entry.requests))
         return held
+
+    def reservations_on(self, node: str) -> tuple[Reservation, ...]:
+        """The entries of the node's ledger as last read (none if it has no ledger)."""
+        ledger = self.ledgers.get(node)
+        return () if ledger is None else ledger.reservations
 
     def accounted(self, uid: str) -> bool:
         """Whether a ledger entry of this pod no longer needs counting: the pod is seen bound
@@ -265,11 +319,11 @@ class Snapshot:
             node, vector = counted
             self._add_usage(node, -vector)
 
-    def _unindex_reservations(self, facts: NodeFacts) -> None:
-        for entry in facts.reservations:
+    def _unindex_reservations(self, ledger: NodeLedger) -> None:
+        for entry in ledger.reservations:
             holders = self._reserving_nodes.get(entry.pod_uid)
             if holders is not None:
-                holders.discard(facts.name)
+                holders.discard(ledger.node)
                 if not holders:
                     del self._reserving_nodes[entry.pod_uid]
 
@@ -277,12 +331,12 @@ class Snapshot:
         for node in self._reserving_nodes.get(uid, ()):
             self._recompute_reserved(node)
 
-    def held_by_reservations(self, facts: NodeFacts, now: float | None = None) -> dict[str, int]:
-        """What ``facts``' ledger holds: entries not expired whose pod this snapshot has not
+    def held_by_reservations(self, node: str, now: float | None = None) -> dict[str, int]:
+        """What the node's ledger holds: entries not expired whose pod this snapshot has not
         seen bound (once bound, the pod itself is counted instead)."""
         now = self.clock() if now is None else now
         held: dict[str, int] = {}
-        for entry in facts.reservations:
+        for entry in self.reservations_on(node):
             if entry.live(now) and not self.accounted(entry.pod_uid):
                 for resource, amount in entry.requests:
                     held[resource] = held.get(resource, 0) + amount
@@ -299,8 +353,7 @@ class Snapshot:
             del gone[uid]
 
     def _recompute_reserved(self, node: str, now: float | None = None) -> None:
-        facts = self.nodes.get(node)
         row = self.table.rows.get(node)
-        if facts is None or row is None:
+        if row is None:
             return
-        self.table.set_reserved(row, self.table.vector(self.held_by_reservations(facts, now)))
+        self.table.set_reserved(row, self.table.vector(self.held_by_reservations(node, now)))

@@ -130,6 +130,18 @@ class NodeList(msgspec.Struct):
     items: list[Node] = msgspec.field(default_factory=list)
 
 
+class Lease(msgspec.Struct, omit_defaults=True):
+    """A ``coordination.k8s.io/v1`` Lease carrying one node's reservation ledger (only its
+    metadata is read: the ledger is an annotation)."""
+
+    metadata: ObjectMeta = msgspec.field(default_factory=ObjectMeta)
+
+
+class LeaseList(msgspec.Struct):
+    metadata: ListMeta = msgspec.field(default_factory=ListMeta)
+    items: list[Lease] = msgspec.field(default_factory=list)
+
+
 class PodIdentity(msgspec.Struct, omit_defaults=True):
     name: str = ""
     namespace: str = ""

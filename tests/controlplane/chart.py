@@ -62,11 +62,14 @@ def scheduler_config(
 
 
 def extender_rbac() -> list[dict[str, Any]]:
-    """The chart's ClusterRole and ClusterRoleBinding for the extender's service account."""
+    """The chart's roles (ClusterRole, and the Role for the ledger Leases) and their bindings
+    for the extender's service account."""
     objects = rendered()
-    roles = [o for o in objects if o["kind"] == "ClusterRole"]
-    names = {r["metadata"]["name"] for r in roles}
+    roles = [o for o in objects if o["kind"] in ("ClusterRole", "Role")]
+    names = {(r["kind"], r["metadata"]["name"]) for r in roles}
     bindings = [
-        o for o in objects if o["kind"] == "ClusterRoleBinding" and o["roleRef"]["name"] in names
+        o for o in objects
+        if o["kind"] in ("ClusterRoleBinding", "RoleBinding")
+        and (o["roleRef"]["kind"], o["roleRef"]["name"]) in names
     ]  # fmt: skip
     return [*roles, *bindings]

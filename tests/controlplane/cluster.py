@@ -195,12 +195,14 @@ class ControlPlane:
     def extender(
         self, name: str = "extender", env: dict[str, str] | None = None, *, timeout: float = 60
     ) -> Extender:
-        """An extender replica in live mode (RBAC of the chart's ClusterRole, see
-        ``apply_extender_rbac``), returned once its /readyz answers 200. With TLS in ``env`` it
+        """An extender replica in live mode (RBAC of the chart's roles, see
+        ``objects.apply_rbac``), returned once its /readyz answers 200. With TLS in ``env`` it
         is polled on a plain probe port, as in the chart (the extender port may require a client
         certificate)."""
         port = free_port()
         environ = {k: v for k, v in os.environ.items() if not k.startswith("PLACEMENT_EXTENDER_")}
+        # as the chart configures it: ledger Leases in the release's namespace
+        environ["PLACEMENT_EXTENDER_KUBE__LEDGER_NAMESPACE"] = EXTENDER_NAMESPACE
         environ.update(env or {})
         tls = "PLACEMENT_EXTENDER_SERVER__TLS_CERT_FILE" in environ
         ready_port = port

@@ -11,11 +11,12 @@ from typing import Any
 import httpx
 import msgspec
 from kubernetes import watch
-from kubernetes.client import CoreV1Api, RbacAuthorizationV1Api
+from kubernetes.client import CoordinationV1Api, CoreV1Api, RbacAuthorizationV1Api
 from kubernetes.client.exceptions import ApiException
 
 from app.config import load_settings
-from app.contract import Keys
+from app.contract import LEDGER_OF_NODE, Keys
+from tests.controlplane.cluster import EXTENDER_NAMESPACE
 
 JSON = dict[str, Any]
 KEYS = Keys(load_settings().prefix)
@@ -137,21 +138,51 @@ def create_pods(core: CoreV1Api, pods: Iterable[JSON], threads: int = 16) -> lis
 
 
 def delete_all(core: CoreV1Api, namespace: str = NAMESPACE) -> None:
-    """Every pod in ``namespace`` (at once: no kubelet to wait for) and every node."""
+    """Every pod in ``namespace`` (at once: no kubelet to wait for), every node, and their
+    ledger Leases (no garbage collector runs here to follow their owner references)."""
     core.delete_collection_namespaced_pod(namespace, grace_period_seconds=0)
     core.delete_collection_node()
+    CoordinationV1Api(core.api_client).delete_collection_namespaced_lease(
+        EXTENDER_NAMESPACE, label_selector=f"{KEYS.ledger}={LEDGER_OF_NODE}"
+    )
 
 
-def apply_cluster_rbac(rbac: RbacAuthorizationV1Api, objects: Iterable[JSON]) -> None:
-    """Create ClusterRoles and ClusterRoleBindings (already present is fine)."""
+def ledger_text(core: CoreV1Api, node_name: str) -> str:
+    """The raw ledger of ``node_name`` ("" if it has no ledger Lease)."""
+    try:
+        found = CoordinationV1Api(core.api_client).read_namespaced_lease(
+            node_name, EXTENDER_NAMESPACE
+        )
+    except ApiException as exc:
+        if exc.status == 404:
+            return ""
+        raise
+    return str((found.metadata.annotations or {}).get(KEYS.reservations, ""))
+
+
+def apply_rbac(core: CoreV1Api, rbac: RbacAuthorizationV1Api, objects: Iterable[JSON]) -> None:
+    """Create ClusterRoles, Roles and their bindings, and the namespaces the namespaced ones
+    live in (already present is fine)."""
     for obj in objects:
-        create = (rbac.create_cluster_role if obj["kind"] == "ClusterRole"
-                  else rbac.create_cluster_role_binding)  # fmt: skip
-        try:
-            create(obj)
-        except ApiException as exc:
-            if exc.status != 409:
-                raise
+        namespace = obj["metadata"].get("namespace")
+        if namespace:
+            _ignore_conflict(core.create_namespace, {"metadata": {"name": namespace}})
+        if obj["kind"] == "ClusterRole":
+            _ignore_conflict(rbac.create_cluster_role, obj)
+        elif obj["kind"] == "ClusterRoleBinding":
+            _ignore_conflict(rbac.create_cluster_role_binding, obj)
+        elif obj["kind"] == "Role":
+            _ignore_conflict(rbac.create_namespaced_role, namespace, obj)
+        else:
+            _ignore_conflict(rbac.create_namespaced_role_binding, namespace, obj)
+
+
+def _ignore_conflict(create: Callable[..., Any], *args: Any) -> None:
+    try:
+        create(*args)
+    except ApiException as exc:
+        if exc.status != 409:
+            raise
 
 
 def unschedulable(obj: JSON) -> bool:

@@ -17,7 +17,7 @@ from kubernetes.client import CoreV1Api, RbacAuthorizationV1Api
 
 from tests.controlplane.chart import extender_rbac, scheduler_config
 from tests.controlplane.cluster import ASSETS_ENV, Assets, ControlPlane, Extender
-from tests.controlplane.objects import JSON, apply_cluster_rbac, delete_all
+from tests.controlplane.objects import JSON, apply_rbac, delete_all
 from tests.controlplane.processes import Proc
 
 HERE = Path(__file__).parent
@@ -62,7 +62,7 @@ def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlP
     plane = ControlPlane(ASSETS, workdir).start()
     try:
         with plane.api_client() as client:
-            apply_cluster_rbac(RbacAuthorizationV1Api(client), extender_rbac())
+            apply_rbac(CoreV1Api(client), RbacAuthorizationV1Api(client), extender_rbac())
         yield plane
     finally:
         plane.stop()

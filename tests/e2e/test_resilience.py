@@ -9,12 +9,12 @@ import time
 import httpx
 
 from tests.controlplane.objects import (
-    KEYS,
     NAMESPACE,
     all_settled,
     bound_node,
     create_nodes,
     create_pods,
+    ledger_text,
     node,
     pod,
     watch_pods,
@@ -73,11 +73,6 @@ def bind(url: str, name: str, uid: str, node_name: str) -> str:
     return error
 
 
-def ledger_of(scenario: Scenario, node_name: str) -> str:
-    annotations = scenario.core.read_node(node_name).metadata.annotations or {}
-    return str(annotations.get(KEYS.reservations, ""))
-
-
 def test_bind_of_a_pod_deleted_or_recreated_after_filter(scenario: Scenario) -> None:
     create_nodes(scenario.core, [node("n-1")])
     extender = scenario.extender()
@@ -97,7 +92,7 @@ def test_bind_of_a_pod_deleted_or_recreated_after_filter(scenario: Scenario) -> 
 
     assert bound_node(scenario.client.sanitize_for_serialization(
         scenario.core.read_namespaced_pod("recreated", NAMESPACE))) is None  # fmt: skip
-    ledger = ledger_of(scenario, "n-1")
+    ledger = ledger_text(scenario.core, "n-1")
     for obj in (gone, recreated):
         assert obj["metadata"]["uid"] not in ledger, "a failed bind left its reservation"
 

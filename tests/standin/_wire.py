@@ -11,8 +11,13 @@ from typing import Any
 
 JSON = dict[str, Any]
 
-KINDS: dict[str, str] = {"nodes": "Node", "pods": "Pod"}
+KINDS: dict[str, str] = {"nodes": "Node", "pods": "Pod", "leases": "Lease"}
 """Resource (URL segment) -> kind."""
+API_VERSIONS: dict[str, str] = {"nodes": "v1", "pods": "v1", "leases": "coordination.k8s.io/v1"}
+QUALIFIED: dict[str, str] = {
+    "nodes": "nodes", "pods": "pods", "leases": "leases.coordination.k8s.io"
+}
+"""Resource as the server names it in messages (group-qualified outside the core group)."""
 
 # metav1.StatusReason by code, where it is not the HTTP reason phrase without spaces.
 _REASONS: dict[int, str] = {410: "Expired", 422: "Invalid", 500: "InternalError", 504: "Timeout"}
@@ -37,6 +42,7 @@ _BOOKMARK_BODIES: dict[str, JSON] = {
         },
     },
     "pods": {"spec": {"containers": None}, "status": {}},
+    "leases": {"spec": {}},
 }
 
 
@@ -63,15 +69,23 @@ def created() -> JSON:
 
 def not_found(resource: str, name: str) -> JSON:
     """binding-missing-pod.json, for any resource: ``pods "nope" not found``."""
-    return status(404, f'{resource} "{name}" not found', {"name": name, "kind": resource})
+    qualified = QUALIFIED.get(resource, resource)
+    return status(404, f'{qualified} "{name}" not found', {"name": name, "kind": resource})
+
+
+def already_exists(resource: str, name: str) -> JSON:
+    """A create of a name that is taken: 409 AlreadyExists."""
+    qualified = QUALIFIED.get(resource, resource)
+    details = {"name": name, "group": API_VERSIONS[resource].rpartition("/")[0], "kind": resource}
+    return status(409, f'{qualified} "{name}" already exists', details, reason="AlreadyExists")
 
 
 def conflict_modified(resource: str, name: str) -> JSON:
     """patch-node-cas-conflict.json: the resourceVersion precondition failed."""
     return status(
         409,
-        f'Operation cannot be fulfilled on {resource} "{name}": the object has been modified; '
-        "please apply your changes to the latest version and try again",
+        f'Operation cannot be fulfilled on {QUALIFIED.get(resource, resource)} "{name}": the '
+        "object has been modified; please apply your changes to the latest version and try again",
         {"name": name, "kind": resource},
     )
 
@@ -114,14 +128,14 @@ def method_not_allowed() -> JSON:
 
 def with_kind(resource: str, obj: JSON) -> JSON:
     """A copy of a stored object with ``kind``/``apiVersion`` first, as GET/PATCH/watch send it."""
-    return {"kind": KINDS[resource], "apiVersion": "v1", **copy.deepcopy(obj)}
+    return {"kind": KINDS[resource], "apiVersion": API_VERSIONS[resource], **copy.deepcopy(obj)}
 
 
 def bookmark(resource: str, rv: int) -> JSON:
     """The object of a BOOKMARK event (shape as recorded for Node)."""
     return {
         "kind": KINDS[resource],
-        "apiVersion": "v1",
+        "apiVersion": API_VERSIONS[resource],
         "metadata": {"resourceVersion": str(rv)},
         **copy.deepcopy(_BOOKMARK_BODIES[resource]),
     }

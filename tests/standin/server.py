@@ -35,7 +35,7 @@ from urllib.parse import parse_qs, urlsplit
 import kubernetes.client
 
 from tests.standin import _wire
-from tests.standin._wire import JSON, KINDS
+from tests.standin._wire import API_VERSIONS, JSON, KINDS
 
 FIXTURES_DIR = Path(__file__).resolve().parents[1] / "fixtures" / "kube-apiserver"
 DEFAULT_WATCH_TIMEOUT_SECONDS = 1800.0
@@ -54,6 +54,8 @@ _ROUTES: list[tuple[re.Pattern[str], str, str, str]] = [
         ("/api/v1/namespaces/{namespace}/pods/{name}", "pods", "object"),
         ("/api/v1/namespaces/{namespace}/pods/{name}/binding", "pods", "binding"),
         ("/api/v1/namespaces/{namespace}/bindings", "pods", "binding"),  # create_namespaced_binding
+        ("/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases", "leases", "collection"),
+        ("/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases/{name}", "leases", "object"),
     ]
 ]
 
@@ -80,6 +82,7 @@ class _Watch:
     bookmarks: bool
     since: int
     last_rv: str  # for the 410 message if compact() ends this watch
+    selector: str = ""  # key=value, or empty
     queue: queue.Queue[Event | None] = field(default_factory=queue.Queue)
     dropped: bool = False
 
@@ -91,6 +94,8 @@ class _Watch:
                 self.queue.put(ev)
             return
         if ev.rv <= self.since or (self.namespace is not None and ev.namespace != self.namespace):
+            return
+        if not _selected(ev.object, {"labelSelector": self.selector}):
             return
         self.last_rv = str(ev.rv)
         self.queue.put(ev)
@@ -365,6 +370,15 @@ class ApiServerStandIn:
         with self._lock:
             return copy.deepcopy(self._objects["nodes"].get(("", name)))
 
+    def add_lease(self, obj: JSON) -> JSON:
+        """Add a Lease (its ``metadata.namespace`` is required)."""
+        return self._add("leases", obj)
+
+    def get_lease(self, namespace: str, name: str) -> JSON | None:
+        """The stored Lease, or None."""
+        with self._lock:
+            return copy.deepcopy(self._objects["leases"].get((namespace, name)))
+
     def get_pod(self, namespace: str, name: str) -> JSON | None:
         """A copy of the stored Pod (no kind/apiVersion), or None."""
         with self._lock:
@@ -549,8 +563,12 @@ class ApiServerStandIn:
             return h.send_json(404, _wire.no_route())
         (_, _, resource, endpoint), match = route
         ns, name = match.groupdict().get("namespace"), match.groupdict().get("name")
-        if (query.get("labelSelector") or query.get("fieldSelector")) and endpoint == "collection":
-            return h.send_json(400, _wire.status(400, "the stand-in implements no selectors"))
+        selector = query.get("labelSelector", "")
+        if endpoint == "collection" and (
+            query.get("fieldSelector") or (selector and not _EQUALITY.fullmatch(selector))
+        ):
+            return h.send_json(400, _wire.status(400, "the stand-in implements only label "
+                                                      "selectors of the form key=value"))
         try:
             if endpoint == "collection" and h.command == "GET" and is_watch:
                 return self._watch(h, resource, ns, query)
@@ -560,8 +578,10 @@ class ApiServerStandIn:
                 ("object", "PATCH"): lambda: self._patch(resource, ns or "", name or "",
                                                          h.headers.get("Content-Type"), body),
                 ("object", "DELETE"): lambda: self._delete(resource, ns or "", name or "")
-                if resource == "pods" else (405, _wire.status(405, "the stand-in implements "
-                                                              "DELETE for pods only")),
+                if resource != "nodes" else (405, _wire.status(405, "the stand-in implements "
+                                                               "DELETE of nodes in Python only")),
+                ("collection", "POST"): lambda: self._create(resource, ns or "", body)
+                if resource == "leases" else (405, _wire.method_not_allowed()),
                 ("binding", "POST"): lambda: self._bind(ns or "", name, body),
             }.get((endpoint, h.command))
             code, answer = handler() if handler else (405, _wire.method_not_allowed())
@@ -583,7 +603,7 @@ class ApiServerStandIn:
             else:
                 rv = str(self._rv)
                 items = [copy.deepcopy(o) for k, o in sorted(self._objects[resource].items())
-                         if namespace in (None, k[0])]
+                         if namespace in (None, k[0]) and _selected(o, query)]
             limit = int(query.get("limit") or 0)
             metadata: JSON = {"resourceVersion": rv}
             if 0 < limit < len(items):
@@ -591,7 +611,7 @@ class ApiServerStandIn:
                 metadata["continue"] = next_token = uuid.uuid4().hex
                 metadata["remainingItemCount"] = len(rest)
                 self._pages[next_token] = (rv, rest)
-            return 200, {"kind": KINDS[resource] + "List", "apiVersion": "v1",
+            return 200, {"kind": KINDS[resource] + "List", "apiVersion": API_VERSIONS[resource],
                          "metadata": metadata, "items": items}
 
     def _get(self, resource: str, namespace: str, name: str) -> tuple[int, JSON]:
@@ -624,6 +644,26 @@ class ApiServerStandIn:
             if patched == current:  # a no-op patch writes nothing: same resourceVersion, no event
                 return 200, _wire.with_kind(resource, current)
             return 200, self._commit(resource, "MODIFIED", patched)
+
+    def _create(self, resource: str, namespace: str, body: bytes) -> tuple[int, JSON]:
+        try:
+            obj = json.loads(body)
+        except ValueError:
+            obj = None
+        if not isinstance(obj, dict) or not (obj.get("metadata") or {}).get("name"):
+            return 400, _wire.status(400, "the stand-in needs an object with metadata.name")
+        meta = obj["metadata"]
+        if meta.get("namespace", namespace) != namespace:
+            return 400, _wire.status(400, "the namespace of the provided object does not match "
+                                          "the namespace sent on the request")
+        meta["namespace"] = namespace
+        for server_set in ("resourceVersion", "uid", "creationTimestamp"):
+            meta.pop(server_set, None)
+        with self._lock:
+            if (namespace, meta["name"]) in self._objects[resource]:
+                return 409, _wire.already_exists(resource, meta["name"])
+            meta["uid"], meta["creationTimestamp"] = str(uuid.uuid4()), _now()
+            return 201, self._commit(resource, "ADDED", obj)
 
     def _delete(self, resource: str, namespace: str, name: str) -> tuple[int, JSON]:
         with self._lock:
@@ -674,14 +714,15 @@ class ApiServerStandIn:
                 backlog = [Event(int(o["metadata"]["resourceVersion"]), resource, "ADDED",
                                  _wire.with_kind(resource, o), k[0])
                            for k, o in sorted(self._objects[resource].items())
-                           if namespace in (None, k[0])]
+                           if namespace in (None, k[0]) and _selected(o, query)]
             else:
                 since = int(rv)
                 held = {id(e) for e in self._held[resource] or []}
                 backlog = [e for e in self._log if e.resource == resource and e.rv > since
-                           and id(e) not in held and namespace in (None, e.namespace)]
+                           and id(e) not in held and namespace in (None, e.namespace)
+                           and _selected(e.object, query)]
             w = _Watch(resource, namespace, query.get("allowWatchBookmarks") in _TRUE, since,
-                       str(since))
+                       str(since), query.get("labelSelector", ""))
             if since < self._compacted:
                 w.queue.put(Event(self._rv, resource, "ERROR", _wire.expired(rv, self._compacted)))
             else:
@@ -695,6 +736,18 @@ class ApiServerStandIn:
             h.stream(w, timeout, self._stopping)
         finally:
             self._unregister(w)
+
+
+_EQUALITY = re.compile(r"[^=,!\s]+=[^=,!\s]*")
+
+
+def _selected(obj: JSON, query: dict[str, str]) -> bool:
+    """Whether ``obj`` matches the query's label selector (``key=value`` or none)."""
+    selector = query.get("labelSelector", "")
+    if not selector:
+        return True
+    key, _, value = selector.partition("=")
+    return bool((obj.get("metadata", {}).get("labels") or {}).get(key) == value)
 
 
 def make_api_client(base_url: str, **config: Any) -> kubernetes.client.ApiClient:

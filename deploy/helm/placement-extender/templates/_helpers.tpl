@@ -210,6 +210,9 @@ The app config file: .Values.config plus the TLS file paths when tls.enabled.
 {{- $_ := set $server "explain" (eq (include "placement-extender.mtls" .) "true") }}
 {{- end }}
 {{- $_ := set $cfg "server" $server }}
+{{- $kube := deepCopy (dig "kube" dict $cfg) }}
+{{- $_ := set $kube "ledger_namespace" .Release.Namespace }}
+{{- $_ := set $cfg "kube" $kube }}
 {{- toYaml $cfg }}
 {{- end }}
 
