@@ -1,22 +1,21 @@
 """The Kubernetes API client: configuration discovery and the few calls the extender makes.
 
-Uses the official ``kubernetes`` client; every call asks for the raw body
-(``_preload_content=False``) and decodes only the fields it needs with msgspec. Each call here
-is listed in :mod:`app.permissions`.
+Uses the official ``kubernetes`` client's configuration and connection pool; every call reads
+the raw body and decodes only the fields it needs with msgspec. Each call here is listed in
+:mod:`app.permissions`.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import msgspec
 import urllib3
 from kubernetes import client, config
-from kubernetes.client.exceptions import ApiException
 
 from app.wire.types import Status
 
@@ -75,31 +74,50 @@ class Unreachable(Exception):
 
 
 _status_decoder = msgspec.json.Decoder(Status)
-
-
-def _reply(call: Callable[[], Any]) -> ApiReply:
-    try:
-        response = call()
-    except ApiException as exc:
-        if exc.status is None or exc.status == 0:
-            raise Unreachable(str(exc.reason or exc)) from exc
-        body = exc.body.encode() if isinstance(exc.body, str) else bytes(exc.body or b"")
-        return ApiReply(int(exc.status), body)
-    except (urllib3.exceptions.HTTPError, OSError) as exc:
-        raise Unreachable(repr(exc)) from exc
-    return ApiReply(int(response.status), bytes(response.data))
+_encoder = msgspec.json.Encoder()
+JSON_TYPE = "application/json"
+MERGE_PATCH_TYPE = "application/merge-patch+json"
+LEASES = "/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases"
 
 
 class KubeApi:
     """The API calls the extender makes (see ``app.permissions``).
 
-    ``list_*`` return the raw streaming response (for the watch threads); the others return
-    an :class:`ApiReply` and raise :class:`Unreachable` when there is no answer.
+    ``list_*`` return the raw streaming response of the kubernetes client (for the watch
+    threads). The bind path's calls go straight to the client's own connection pool — same
+    server, TLS settings and credentials (a refreshed token included) — with msgspec-encoded
+    bodies: the generated client's per-call layers (argument validation, model serialisation)
+    cost more CPU than the HTTP exchange itself. They return an :class:`ApiReply` and raise
+    :class:`Unreachable` when there is no answer.
     """
 
     def __init__(self, api: client.ApiClient) -> None:
         self.core = client.CoreV1Api(api)
         self.coordination = client.CoordinationV1Api(api)
+        self._api = api
+        self._host = api.configuration.host.rstrip("/")
+
+    def _send(self, method: str, path: str, timeout: float, body: Any = None,
+              content_type: str = JSON_TYPE) -> ApiReply:  # fmt: skip
+        headers = {**self._api.default_headers, "Accept": JSON_TYPE}
+        token = self._api.configuration.auth_settings().get("BearerToken")
+        if token and token["value"]:
+            headers["Authorization"] = token["value"]
+        payload = None
+        if body is not None:
+            payload = _encoder.encode(body)
+            headers["Content-Type"] = content_type
+        try:
+            response = self._api.rest_client.pool_manager.request(
+                method,
+                self._host + path,
+                body=payload,
+                headers=headers,
+                timeout=urllib3.Timeout(total=timeout),
+            )
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise Unreachable(repr(exc)) from exc
+        return ApiReply(int(response.status), bytes(response.data))
 
     def list_nodes(self, **params: Any) -> Any:
         """nodes: list / watch (``watch=True``)."""
@@ -109,72 +127,50 @@ class KubeApi:
         """pods: list / watch (``watch=True``)."""
         return self.core.list_pod_for_all_namespaces(_preload_content=False, **params)
 
-    def get_node(self, name: str, timeout: float) -> ApiReply:
-        """nodes: get."""
-        return _reply(
-            lambda: self.core.read_node(name, _preload_content=False, _request_timeout=timeout)
-        )
-
-    def get_pod(self, namespace: str, name: str, timeout: float) -> ApiReply:
-        """pods: get."""
-        return _reply(
-            lambda: self.core.read_namespaced_pod(
-                name, namespace, _preload_content=False, _request_timeout=timeout
-            )
-        )
-
     def list_leases(self, namespace: str, label_selector: str, **params: Any) -> Any:
         """leases (namespaced): list / watch (``watch=True``)."""
         return self.coordination.list_namespaced_lease(
             namespace, label_selector=label_selector, _preload_content=False, **params
         )
 
+    def get_node(self, name: str, timeout: float) -> ApiReply:
+        """nodes: get."""
+        return self._send("GET", f"/api/v1/nodes/{quote(name)}", timeout)
+
+    def get_pod(self, namespace: str, name: str, timeout: float) -> ApiReply:
+        """pods: get."""
+        return self._send("GET", f"/api/v1/namespaces/{quote(namespace)}/pods/{quote(name)}",
+                          timeout)  # fmt: skip
+
     def get_lease(self, namespace: str, name: str, timeout: float) -> ApiReply:
         """leases: get."""
-        return _reply(
-            lambda: self.coordination.read_namespaced_lease(
-                name, namespace, _preload_content=False, _request_timeout=timeout
-            )
-        )
+        return self._send("GET", f"{_leases(namespace)}/{quote(name)}", timeout)
 
     def create_lease(self, namespace: str, body: dict[str, Any], timeout: float) -> ApiReply:
         """leases: create (409 AlreadyExists if another writer created it first)."""
-        return _reply(
-            lambda: self.coordination.create_namespaced_lease(
-                namespace,
-                body,  # type: ignore[arg-type]  # the client serialises a plain dict as is
-                _preload_content=False,
-                _request_timeout=timeout,
-            )
-        )
+        return self._send("POST", _leases(namespace), timeout, body)
 
     def patch_lease(
         self, namespace: str, name: str, body: dict[str, Any], timeout: float
     ) -> ApiReply:
         """leases: patch (a JSON merge patch; carrying metadata.resourceVersion makes it a CAS)."""
-        return _reply(
-            lambda: self.coordination.patch_namespaced_lease(
-                name,
-                namespace,
-                body,
-                _preload_content=False,
-                _request_timeout=timeout,
-                _content_type="application/merge-patch+json",
-            )
-        )
+        return self._send("PATCH", f"{_leases(namespace)}/{quote(name)}", timeout, body,
+                          MERGE_PATCH_TYPE)  # fmt: skip
 
     def create_binding(
         self, *, namespace: str, name: str, uid: str, node: str, timeout: float
     ) -> ApiReply:
         """pods/binding: create. The pod's UID is a precondition (a re-created pod fails)."""
-        body = client.V1Binding(
-            api_version="v1",
-            kind="Binding",
-            metadata=client.V1ObjectMeta(name=name, namespace=namespace, uid=uid or None),
-            target=client.V1ObjectReference(api_version="v1", kind="Node", name=node),
-        )
-        return _reply(
-            lambda: self.core.create_namespaced_pod_binding(
-                name, namespace, body, _preload_content=False, _request_timeout=timeout
-            )
-        )
+        metadata = {"name": name, "namespace": namespace, **({"uid": uid} if uid else {})}
+        binding = {
+            "apiVersion": "v1",
+            "kind": "Binding",
+            "metadata": metadata,
+            "target": {"apiVersion": "v1", "kind": "Node", "name": node},
+        }
+        path = f"/api/v1/namespaces/{quote(namespace)}/pods/{quote(name)}/binding"
+        return self._send("POST", path, timeout, binding)
+
+
+def _leases(namespace: str) -> str:
+    return LEASES.format(namespace=quote(namespace))
