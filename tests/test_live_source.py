@@ -4,6 +4,7 @@ initial sync, every kind of change, 410 re-list, dropped connections, readiness.
 from __future__ import annotations
 
 import asyncio
+import gc
 
 from app.state.live import Backoff
 from tests.builders import node, pod
@@ -22,6 +23,23 @@ async def test_initial_sync_then_ready(recorded_apiserver: ApiServerStandIn) -> 
         # two gpu-worker pods (1 GPU each) are bound to gpu-h100-1 in the recording
         assert snapshot.free("gpu-h100-1")[GPU] == 6
         assert changes.readiness_history[-1] is True and runtime.extender is not None
+
+
+async def test_what_the_first_load_allocated_is_frozen_out_of_the_collector(
+    recorded_apiserver: ApiServerStandIn,
+) -> None:
+    gc.unfreeze()
+    try:
+        async with live_runtime(recorded_apiserver) as (runtime, source, changes):
+            await changes.until(lambda: runtime.readiness.ready)
+            frozen = gc.get_freeze_count()
+            assert frozen > 0  # full collections no longer walk the snapshot
+            runtime.readiness.loading("pods")  # as a re-list does: ready again later...
+            runtime.readiness.loaded("pods")
+            assert runtime.readiness.ready and changes.readiness_history[-2:] == [False, True]
+            assert gc.get_freeze_count() <= frozen  # ...does not freeze again (freed objects leave)
+    finally:
+        gc.unfreeze()
 
 
 async def test_node_add_modify_delete(recorded_apiserver: ApiServerStandIn) -> None:

@@ -22,7 +22,7 @@ class Readiness:
         self._notify()
 
     def _notify(self) -> None:
-        for listener in self.listeners:
+        for listener in list(self.listeners):  # a listener may remove itself
             listener(self.ready)
 
     @property
