@@ -30,7 +30,7 @@ async def test_what_the_first_load_allocated_is_frozen_out_of_the_collector(
 ) -> None:
     gc.unfreeze()
     try:
-        async with live_runtime(recorded_apiserver) as (runtime, source, changes):
+        async with live_runtime(recorded_apiserver) as (runtime, _source, changes):
             await changes.until(lambda: runtime.readiness.ready)
             frozen = gc.get_freeze_count()
             assert frozen > 0  # full collections no longer walk the snapshot
