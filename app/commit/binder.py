@@ -9,9 +9,8 @@ Binding.
 4. PATCH the ledger (expired entries pruned, this pod's entry added) carrying the Lease's
    resourceVersion, or create the Lease if the node has none yet. 409 → someone else wrote (or
    created it) first: back off (jittered), re-read, re-decide from scratch; never replay the
-   old write. Binds waiting for the same node in this replica
-   share one write (group commit): decided in arrival order, each within what the earlier ones
-   left.
+   old write. Binds waiting for the same node in this replica share one write (group commit):
+   decided in arrival order, each within what the earlier ones left.
 5. POST the Binding with the pod's UID as precondition. Refused → release the reservation
    (best effort; the TTL covers the rest). No answer → keep it: the pod may be bound.
 
@@ -421,8 +420,7 @@ class Binder:
             return None
         if not reply.ok:
             raise BindError(_api_message(f"reading node {name}'s ledger", reply), _outcome(reply))
-        ledger = ledger_of(_lease_decoder.decode(reply.body), self.ledger_key)
-        return ledger
+        return ledger_of(_lease_decoder.decode(reply.body), self.ledger_key)
 
     async def _read_node(self, name: str, deadline: float) -> NodeFacts:
         reply = await self._call(deadline, self.api.get_node, name)
