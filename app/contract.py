@@ -80,3 +80,8 @@ class Keys:
     def ledger(self) -> str:
         """Label marking the Leases that carry node ledgers (value: :data:`LEDGER_OF_NODE`)."""
         return self.prefix + "ledger"
+
+    @property
+    def ledger_selector(self) -> str:
+        """The label selector of the node ledger Leases."""
+        return f"{self.ledger}={LEDGER_OF_NODE}"

@@ -30,7 +30,6 @@ from typing import Any
 
 from kubernetes.client import CoordinationV1Api, CoreV1Api, RbacAuthorizationV1Api
 
-from app.contract import LEDGER_OF_NODE
 from bench.bind_watch import BindWatch
 from bench.common import machine, markdown_table
 from tests.controlplane.chart import extender_rbac, scheduler_config
@@ -160,7 +159,7 @@ class Bench:
         """Delete the round's pods and the ledger Leases, for the next set-up."""
         self.core.delete_collection_namespaced_pod(NAMESPACE, grace_period_seconds=0)
         CoordinationV1Api(self.client).delete_collection_namespaced_lease(
-            EXTENDER_NAMESPACE, label_selector=f"{KEYS.ledger}={LEDGER_OF_NODE}"
+            EXTENDER_NAMESPACE, label_selector=KEYS.ledger_selector
         )
         deadline = time.monotonic() + 120
         while self.core.list_namespaced_pod(NAMESPACE, limit=1).items:

@@ -26,7 +26,6 @@ import msgspec
 from kubernetes.client.exceptions import ApiException
 
 from app.config import Settings
-from app.contract import LEDGER_OF_NODE
 from app.kube import KubeApi
 from app.state.ledger import ledger_of
 from app.state.readiness import Readiness
@@ -293,7 +292,7 @@ class ClusterWatch:
         list_ledgers = partial(
             self.api.list_leases,
             self.settings.kube.ledger_namespace,
-            f"{parsing.keys.ledger}={LEDGER_OF_NODE}",
+            parsing.keys.ledger_selector,
         )
 
         kinds = [

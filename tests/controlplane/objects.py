@@ -15,7 +15,7 @@ from kubernetes.client import CoordinationV1Api, CoreV1Api, RbacAuthorizationV1A
 from kubernetes.client.exceptions import ApiException
 
 from app.config import load_settings
-from app.contract import LEDGER_OF_NODE, Keys
+from app.contract import Keys
 from tests.controlplane.cluster import EXTENDER_NAMESPACE
 
 JSON = dict[str, Any]
@@ -143,7 +143,7 @@ def delete_all(core: CoreV1Api, namespace: str = NAMESPACE) -> None:
     core.delete_collection_namespaced_pod(namespace, grace_period_seconds=0)
     core.delete_collection_node()
     CoordinationV1Api(core.api_client).delete_collection_namespaced_lease(
-        EXTENDER_NAMESPACE, label_selector=f"{KEYS.ledger}={LEDGER_OF_NODE}"
+        EXTENDER_NAMESPACE, label_selector=KEYS.ledger_selector
     )
 
 
