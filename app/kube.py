@@ -7,31 +7,38 @@ the raw body and decodes only the fields it needs with msgspec. Each call here i
 
 from __future__ import annotations
 
+import asyncio
 import os
+import ssl
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import aiohttp
 import msgspec
-import urllib3
 from kubernetes import client, config
+from kubernetes.client.rest import should_bypass_proxies
 
 from app.wire.types import Status
 
 
 class KubeConfigError(ValueError):
-    """No way to reach an API server was found."""
+    """No way to reach an API server was found, or it is configured in a way we cannot use."""
+
+
+WATCH_CONNECTIONS = 4
+"""The kubernetes client's pool: the three watches (nodes, pods, ledgers) and a relist."""
 
 
 CONNECTIONS = 32
-"""HTTP connections kept to the API server: one per bind thread, plus the two watches."""
+"""HTTP connections the bind path keeps to the API server (its calls wait for one past that)."""
 
 
 def api_client(kubeconfig: str | None = None) -> client.ApiClient:
     """An ApiClient from ``kubeconfig``, else in-cluster config, else the default kubeconfig."""
     configuration = client.Configuration()
-    configuration.connection_pool_maxsize = CONNECTIONS + 2
+    configuration.connection_pool_maxsize = WATCH_CONNECTIONS
     if kubeconfig:
         if not Path(kubeconfig).exists():
             raise KubeConfigError(f"kubeconfig {kubeconfig} does not exist")
@@ -84,11 +91,11 @@ class KubeApi:
     """The API calls the extender makes (see ``app.permissions``).
 
     ``list_*`` return the raw streaming response of the kubernetes client (for the watch
-    threads). The bind path's calls go straight to the client's own connection pool — same
-    server, TLS settings and credentials (a refreshed token included) — with msgspec-encoded
-    bodies: the generated client's per-call layers (argument validation, model serialisation)
-    cost more CPU than the HTTP exchange itself. They return an :class:`ApiReply` and raise
-    :class:`Unreachable` when there is no answer.
+    threads). The bind path's calls are coroutines on an aiohttp session in the event loop —
+    same server, TLS settings and credentials (a refreshed token included) as the kubernetes
+    client's configuration — with msgspec-encoded bodies: a thread hop and the blocking
+    client's pure-Python response parsing cost more CPU than the HTTP exchange itself. They
+    return an :class:`ApiReply` and raise :class:`Unreachable` when there is no answer.
     """
 
     def __init__(self, api: client.ApiClient) -> None:
@@ -96,9 +103,27 @@ class KubeApi:
         self.coordination = client.CoordinationV1Api(api)
         self._api = api
         self._host = api.configuration.host.rstrip("/")
+        self._options = request_options(api.configuration)
+        self._session: aiohttp.ClientSession | None = None
+        self._session_loop: asyncio.AbstractEventLoop | None = None
 
-    def _send(self, method: str, path: str, timeout: float, body: Any = None,
-              content_type: str = JSON_TYPE) -> ApiReply:  # fmt: skip
+    def _session_here(self) -> aiohttp.ClientSession:
+        """The session of the running loop (created on first use: it belongs to one loop)."""
+        loop = asyncio.get_running_loop()
+        if self._session is None or self._session_loop is not loop or self._session.closed:
+            connector = aiohttp.TCPConnector(limit=CONNECTIONS)
+            self._session = aiohttp.ClientSession(connector=connector)
+            self._session_loop = loop
+        return self._session
+
+    async def aclose(self) -> None:
+        """Close the bind path's connections (the watches' pool is the kubernetes client's)."""
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def _send(self, method: str, path: str, timeout: float, body: Any = None,
+                    content_type: str = JSON_TYPE) -> ApiReply:  # fmt: skip
         headers = {**self._api.default_headers, "Accept": JSON_TYPE}
         token = self._api.configuration.auth_settings().get("BearerToken")
         if token and token["value"]:
@@ -108,16 +133,17 @@ class KubeApi:
             payload = _encoder.encode(body)
             headers["Content-Type"] = content_type
         try:
-            response = self._api.rest_client.pool_manager.request(
+            async with self._session_here().request(
                 method,
                 self._host + path,
-                body=payload,
+                data=payload,
                 headers=headers,
-                timeout=urllib3.Timeout(total=timeout),
-            )
-        except (urllib3.exceptions.HTTPError, OSError) as exc:
+                timeout=aiohttp.ClientTimeout(total=timeout),
+                **self._options,
+            ) as response:
+                return ApiReply(response.status, await response.read())
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise Unreachable(repr(exc)) from exc
-        return ApiReply(int(response.status), bytes(response.data))
 
     def list_nodes(self, **params: Any) -> Any:
         """nodes: list / watch (``watch=True``)."""
@@ -133,31 +159,31 @@ class KubeApi:
             namespace, label_selector=label_selector, _preload_content=False, **params
         )
 
-    def get_node(self, name: str, timeout: float) -> ApiReply:
+    async def get_node(self, name: str, timeout: float) -> ApiReply:
         """nodes: get."""
-        return self._send("GET", f"/api/v1/nodes/{quote(name)}", timeout)
+        return await self._send("GET", f"/api/v1/nodes/{quote(name)}", timeout)
 
-    def get_pod(self, namespace: str, name: str, timeout: float) -> ApiReply:
+    async def get_pod(self, namespace: str, name: str, timeout: float) -> ApiReply:
         """pods: get."""
-        return self._send("GET", f"/api/v1/namespaces/{quote(namespace)}/pods/{quote(name)}",
-                          timeout)  # fmt: skip
+        path = f"/api/v1/namespaces/{quote(namespace)}/pods/{quote(name)}"
+        return await self._send("GET", path, timeout)
 
-    def get_lease(self, namespace: str, name: str, timeout: float) -> ApiReply:
+    async def get_lease(self, namespace: str, name: str, timeout: float) -> ApiReply:
         """leases: get."""
-        return self._send("GET", f"{_leases(namespace)}/{quote(name)}", timeout)
+        return await self._send("GET", f"{_leases(namespace)}/{quote(name)}", timeout)
 
-    def create_lease(self, namespace: str, body: dict[str, Any], timeout: float) -> ApiReply:
+    async def create_lease(self, namespace: str, body: dict[str, Any], timeout: float) -> ApiReply:
         """leases: create (409 AlreadyExists if another writer created it first)."""
-        return self._send("POST", _leases(namespace), timeout, body)
+        return await self._send("POST", _leases(namespace), timeout, body)
 
-    def patch_lease(
+    async def patch_lease(
         self, namespace: str, name: str, body: dict[str, Any], timeout: float
     ) -> ApiReply:
         """leases: patch (a JSON merge patch; carrying metadata.resourceVersion makes it a CAS)."""
-        return self._send("PATCH", f"{_leases(namespace)}/{quote(name)}", timeout, body,
-                          MERGE_PATCH_TYPE)  # fmt: skip
+        path = f"{_leases(namespace)}/{quote(name)}"
+        return await self._send("PATCH", path, timeout, body, MERGE_PATCH_TYPE)
 
-    def create_binding(
+    async def create_binding(
         self, *, namespace: str, name: str, uid: str, node: str, timeout: float
     ) -> ApiReply:
         """pods/binding: create. The pod's UID is a precondition (a re-created pod fails)."""
@@ -169,7 +195,36 @@ class KubeApi:
             "target": {"apiVersion": "v1", "kind": "Node", "name": node},
         }
         path = f"/api/v1/namespaces/{quote(namespace)}/pods/{quote(name)}/binding"
-        return self._send("POST", path, timeout, binding)
+        return await self._send("POST", path, timeout, binding)
+
+
+def request_options(configuration: client.Configuration) -> dict[str, Any]:
+    """aiohttp request options with the kubernetes client's TLS and proxy settings (what its
+    urllib3 pool is given): CA file or data, client certificate, ``verify_ssl``,
+    ``tls_server_name`` / ``assert_hostname``, an HTTP(S) proxy."""
+    options: dict[str, Any] = {}
+    if configuration.host.startswith("https:"):
+        context = ssl.create_default_context(
+            cafile=configuration.ssl_ca_cert, cadata=configuration.ca_cert_data
+        )
+        if not configuration.verify_ssl or configuration.assert_hostname is False:
+            context.check_hostname = False
+        if not configuration.verify_ssl:
+            context.verify_mode = ssl.CERT_NONE
+        if configuration.cert_file:
+            context.load_cert_chain(configuration.cert_file, configuration.key_file)
+        options["ssl"] = context
+        name = configuration.tls_server_name or configuration.assert_hostname
+        if isinstance(name, str) and name:
+            options["server_hostname"] = name
+    proxy = configuration.proxy
+    if proxy and not should_bypass_proxies(configuration.host, configuration.no_proxy or ""):
+        if not proxy.startswith(("http:", "https:")):
+            raise KubeConfigError(f"proxy {proxy}: only HTTP(S) proxies are supported")
+        options["proxy"] = proxy
+        if configuration.proxy_headers:
+            options["proxy_headers"] = configuration.proxy_headers
+    return options
 
 
 def _leases(namespace: str) -> str:

@@ -114,4 +114,4 @@ class LiveSource:
         if self.watch is not None:
             await self.watch.stop()
         if self.binder is not None:
-            self.binder.close()
+            await self.binder.close()

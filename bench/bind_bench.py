@@ -28,7 +28,6 @@ import random
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -38,7 +37,7 @@ from kubernetes.client import CoreV1Api
 
 from app.config import load_settings
 from app.contract import LEDGER_OF_NODE, Keys
-from app.kube import CONNECTIONS, KubeApi, Unreachable
+from app.kube import WATCH_CONNECTIONS, KubeApi, Unreachable
 from app.metrics import PREFIX
 from app.state.snapshot import Snapshot
 from bench.common import (
@@ -144,33 +143,32 @@ class Bare:
     """The bare API calls of one bind, with the binder's client settings."""
 
     def __init__(self, standin: ApiServer) -> None:
-        self.client = standin.api_client(connection_pool_maxsize=CONNECTIONS + 2)
+        self.client = standin.api_client(connection_pool_maxsize=WATCH_CONNECTIONS)
         self.api = KubeApi(self.client)
-        self.executor = ThreadPoolExecutor(CONNECTIONS, thread_name_prefix="bare")
         self.timeout = load_settings().bind.request_timeout_seconds
         self.namespace = load_settings().kube.ledger_namespace
 
-    def create_ledgers(self, nodes: list[str]) -> None:
+    async def create_ledgers(self, nodes: list[str]) -> None:
         """An empty ledger Lease per node, as the binder's first write would create it."""
         keys = Keys(load_settings().prefix)
         for name in nodes:
             lease = {"metadata": {"name": name, "labels": {keys.ledger: LEDGER_OF_NODE},
                                   "annotations": {keys.reservations: "{}"}}}  # fmt: skip
-            reply = self.api.create_lease(self.namespace, lease, self.timeout)
+            reply = await self.api.create_lease(self.namespace, lease, self.timeout)
             if not reply.ok:
                 raise RuntimeError(f"creating the ledger Lease of {name}: {reply.status}")
 
-    def calls(self, pod: dict[str, Any], node: str) -> str:
+    async def calls(self, pod: dict[str, Any], node: str) -> str:
         """PATCH an annotation of ``node``'s ledger Lease, then POST the Binding; "" or what
         failed."""
         meta = pod["metadata"]
         value = json.dumps({meta["uid"]: {"r": {"cpu": 100}, "e": time.time(), "p": meta["name"]}})
         patch = {"metadata": {"annotations": {"bench.placement-extender.io/bare": value}}}
         try:
-            reply = self.api.patch_lease(self.namespace, node, patch, self.timeout)
+            reply = await self.api.patch_lease(self.namespace, node, patch, self.timeout)
             if not reply.ok:
                 return f"patch {reply.status}"
-            reply = self.api.create_binding(
+            reply = await self.api.create_binding(
                 namespace=meta["namespace"], name=meta["name"], uid=meta["uid"], node=node,
                 timeout=self.timeout,
             )  # fmt: skip
@@ -179,15 +177,13 @@ class Bare:
         return "" if reply.ok else f"binding {reply.status}"
 
     async def run(self, work: Work, concurrency: int) -> Phase:
-        loop = asyncio.get_running_loop()
-
         async def operation(_: int, pod: dict[str, Any], node: str) -> str:
-            return await loop.run_in_executor(self.executor, self.calls, pod, node)
+            return await self.calls(pod, node)
 
         return await drive(work, concurrency, operation, Phase("bare"))
 
-    def close(self) -> None:
-        self.executor.shutdown()
+    async def close(self) -> None:
+        await self.api.aclose()
         self.client.close()
 
 
@@ -319,13 +315,13 @@ def notes(rounds: list[Round], concurrency: int, ledgers: list[int]) -> str:
     return "\n".join(f"- {line}" for line in lines)
 
 
-def ledger_sizes(api: KubeApi, nodes: list[str]) -> list[int]:
+async def ledger_sizes(api: KubeApi, nodes: list[str]) -> list[int]:
     """How many reservations each node's ledger holds now."""
     settings = load_settings()
     key = Keys(settings.prefix).reservations
     sizes = []
     for name in nodes:
-        reply = api.get_lease(settings.kube.ledger_namespace, name, 5.0)
+        reply = await api.get_lease(settings.kube.ledger_namespace, name, 5.0)
         annotations = json.loads(reply.body)["metadata"].get("annotations") or {}
         sizes.append(len(json.loads(annotations.get(key) or "{}")))
     return sizes
@@ -376,14 +372,14 @@ async def run(args: argparse.Namespace) -> int:
     ):
         bare = Bare(server)
         try:
-            bare.create_ledgers(names)
+            await bare.create_ledgers(names)
             results = [
                 await run_round(server, bare, batches, args.concurrency)
                 for batches in plan(pods, names, per_phase, rounds, args.seed)
             ]
-            ledgers = ledger_sizes(bare.api, names)
+            ledgers = await ledger_sizes(bare.api, names)
         finally:
-            bare.close()
+            await bare.close()
     print(f"\n### Bind: {NODE_COUNT} nodes, {per_phase} binds a phase, "
           f"{args.concurrency} in flight\n")  # fmt: skip
     print(phase_table(results) + "\n")

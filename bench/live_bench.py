@@ -7,7 +7,7 @@
    spent applying pages, and when the kind is loaded. RSS is this process's, so the extender's
    alone. Target: RSS < 300 MB once ready.
 2. Update lag: with a ready ``LiveSource`` over 500 nodes / 5,000 bound pods, a client in this
-   process (its own connection pool and threads) POSTs Bindings for pending pods; lag = time from
+   process (its own connection pool) POSTs Bindings for pending pods; lag = time from
    the 201 reaching the client to the pod showing bound in the snapshot (a snapshot listener, on
    the event loop). The watch can win that race (lag ≤ 0). Sequential binds, then 10 in flight,
    repeated; medians over rounds. Target: p99 < 100 ms.
@@ -21,7 +21,6 @@ import ctypes
 import gc
 import time
 from collections.abc import AsyncIterator, Callable
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,7 +29,7 @@ from unittest import mock
 import app.sources
 from app.api.server import Runtime
 from app.config import Settings, load_settings
-from app.kube import CONNECTIONS, ApiReply, KubeApi
+from app.kube import WATCH_CONNECTIONS, ApiReply, KubeApi
 from app.sources import NODES, PODS, LiveSource
 from app.state.live import ClusterWatch
 from app.state.readiness import Readiness
@@ -196,7 +195,7 @@ def snapshot_sizes(snapshot: Snapshot) -> dict[str, int]:
 async def measure_sync(standin: StandInProcess, settings: Settings) -> SyncResult:
     """Start a LiveSource over ``standin``, wait until ready, note times, RSS and sizes."""
     timings: dict[str, KindTiming] = {}
-    client = standin.api_client(connection_pool_maxsize=CONNECTIONS + 2)
+    client = standin.api_client(connection_pool_maxsize=WATCH_CONNECTIONS)
     readiness = TimedReadiness(timings)
     api = TimedKubeApi(client, timings)  # first CoreV1Api: ~1.5 s of lazy client imports
     gc.collect()
@@ -280,29 +279,28 @@ class BoundWatcher:
             self.awaited.pop(uid).set_result(now())
 
 
-def post_binding(api: KubeApi, pod: PodFacts, node: str) -> tuple[ApiReply, float, float]:
+async def post_binding(api: KubeApi, pod: PodFacts, node: str) -> tuple[ApiReply, float, float]:
     """POST the Binding; returns the reply and when it was sent and answered."""
     sent = now()
-    reply = api.create_binding(
+    reply = await api.create_binding(
         namespace=pod.namespace, name=pod.name, uid=pod.uid, node=node, timeout=5.0
     )
     return reply, sent, now()
 
 
 async def bind_round(
-    api: KubeApi, pool: ThreadPoolExecutor, watcher: BoundWatcher, work: list[tuple[PodFacts, str]],
+    api: KubeApi, watcher: BoundWatcher, work: list[tuple[PodFacts, str]],
     concurrency: int, mode: str,
 ) -> LagRound:  # fmt: skip
     """Bind every (pod, node) with ``concurrency`` in flight; note lag and round trip."""
     result = LagRound(mode)
     queue = list(reversed(work))
-    loop = asyncio.get_running_loop()
 
     async def worker() -> None:
         while queue:
             pod, node = queue.pop()
             seen = watcher.expect(pod.uid)
-            reply, sent, answered = await loop.run_in_executor(pool, post_binding, api, pod, node)
+            reply, sent, answered = await post_binding(api, pod, node)
             if reply.status != 201:
                 raise RuntimeError(f"binding {pod.name}: {reply.status} {reply.body[:200]!r}")
             seen_at = await asyncio.wait_for(seen, 10.0)
@@ -317,7 +315,7 @@ async def measure_lag(
     standin: StandInProcess, settings: Settings, binds: int, rounds: int
 ) -> list[LagRound]:
     """Rounds of sequential and concurrent binds against a ready LiveSource."""
-    client = standin.api_client(connection_pool_maxsize=CONNECTIONS + 2)
+    client = standin.api_client(connection_pool_maxsize=WATCH_CONNECTIONS)
     readiness = Readiness(NODES, PODS)
     results: list[LagRound] = []
     async with live_source(settings, KubeApi(client), readiness) as source:
@@ -327,14 +325,14 @@ async def measure_lag(
         pending = [p for p in snapshot.pods.values() if not p.node_name]
         nodes = list(snapshot.nodes)
         watcher = BoundWatcher(snapshot)
-        scheduler = standin.api_client(connection_pool_maxsize=16)  # the binding client
-        with ThreadPoolExecutor(16, thread_name_prefix="scheduler") as pool:
-            api = KubeApi(scheduler)
-            for _ in range(rounds):
-                for concurrency, mode in ((1, "sequential"), (10, "10 in flight")):
-                    batch, pending = pending[:binds], pending[binds:]
-                    work = [(pod, nodes[i % len(nodes)]) for i, pod in enumerate(batch)]
-                    results.append(await bind_round(api, pool, watcher, work, concurrency, mode))
+        scheduler = standin.api_client()  # the binding client
+        api = KubeApi(scheduler)
+        for _ in range(rounds):
+            for concurrency, mode in ((1, "sequential"), (10, "10 in flight")):
+                batch, pending = pending[:binds], pending[binds:]
+                work = [(pod, nodes[i % len(nodes)]) for i, pod in enumerate(batch)]
+                results.append(await bind_round(api, watcher, work, concurrency, mode))
+        await api.aclose()
         scheduler.close()
     client.close()
     return results

@@ -13,7 +13,7 @@ from app.api.server import Runtime
 from app.commit.binder import Binder
 from app.config import load_settings
 from app.extender import Extender
-from app.kube import CONNECTIONS, KubeApi
+from app.kube import WATCH_CONNECTIONS, KubeApi
 from app.metrics import Metrics
 from app.sources import KINDS, LiveSource
 from app.state.live import ClusterWatch
@@ -80,7 +80,7 @@ class Replica:
     ) -> None:
 
         self.settings = load_settings(**settings)
-        self.client = apiserver.api_client(connection_pool_maxsize=CONNECTIONS + 2)
+        self.client = apiserver.api_client(connection_pool_maxsize=WATCH_CONNECTIONS)
         self.readiness = Readiness(*KINDS)
         self.changes = Changes()
         self.readiness.listeners.append(self.changes.readiness_changed)
@@ -104,7 +104,7 @@ class Replica:
 
     async def stop(self) -> None:
         await self.watch.stop()
-        self.binder.close()
+        await self.binder.close()
         self.client.close()
 
     async def bind(self, pod: dict[str, Any], node: str) -> str:

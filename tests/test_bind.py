@@ -154,12 +154,12 @@ async def test_binding_already_assigned_to_this_node_is_success(
         apiserver.pause_watches("pods")
         worker = apiserver.add_pod(pod("w", cpu="1"))
         # bound to "a" by someone else; this replica's watch has not delivered the pod at all
-        other = apiserver.api_client()
+        other = KubeApi(apiserver.api_client())
         uid = worker["metadata"]["uid"]
-        bound = KubeApi(other).create_binding(
+        bound = await other.create_binding(
             namespace="default", name="w", uid=uid, node="a", timeout=2
         )
-        other.close()
+        await other.aclose()
         assert bound.status == 201
         assert await replica.bind(worker, "a") == ""
         apiserver.resume_watches("pods")

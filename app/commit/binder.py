@@ -23,8 +23,7 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
@@ -33,7 +32,7 @@ import msgspec
 from app.commit.ledger_write import admit_in_order, free_for, ledger_after
 from app.config import Settings
 from app.contract import LEDGER_OF_NODE
-from app.kube import CONNECTIONS, ApiReply, KubeApi, Unreachable
+from app.kube import ApiReply, KubeApi, Unreachable
 from app.metrics import Metrics
 from app.state.ledger import NodeLedger, Reservation, ledger_of
 from app.state.records import NodeFacts, PodFacts, node_facts, pod_facts
@@ -122,7 +121,6 @@ class Binder:
         *,
         wall_clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
-        max_threads: int = CONNECTIONS,
     ) -> None:
         self.settings = settings
         self.bind_settings = settings.bind
@@ -136,8 +134,6 @@ class Binder:
         self.ledger_label = snapshot.parsing.keys.ledger
         self.ledger_namespace = settings.kube.ledger_namespace
         self._queues: dict[str, _NodeQueue] = {}
-        # the kubernetes client blocks: its calls run here, off the event loop
-        self.executor = ThreadPoolExecutor(max_threads, thread_name_prefix="bind")
 
     # ---- route adapter -------------------------------------------------------------------
 
@@ -151,7 +147,7 @@ class Binder:
         attempts = Attempts()
         try:
             # The per-call timeouts keep each API call inside the budget; this also counts
-            # time spent waiting for a thread, the event loop or a node's lock.
+            # time spent waiting for a connection, the event loop or a node's write.
             async with asyncio.timeout(self.bind_settings.budget_seconds):
                 outcome = await self.bind(args, attempts)
             error = ""
@@ -466,8 +462,10 @@ class Binder:
         await self._release(args, pod, deadline)
         raise BindError(_api_message("binding the pod", reply), _outcome(reply))
 
-    def _binding(self, namespace: str, name: str, uid: str, node: str, timeout: float) -> ApiReply:
-        return self.api.create_binding(
+    async def _binding(
+        self, namespace: str, name: str, uid: str, node: str, timeout: float
+    ) -> ApiReply:
+        return await self.api.create_binding(
             namespace=namespace, name=name, uid=uid, node=node, timeout=timeout
         )
 
@@ -493,15 +491,14 @@ class Binder:
             return True
         return self.snapshot.bound_for(pod_uid) > self.bind_settings.prune_bound_after_seconds
 
-    async def _call(self, deadline: float, function: Callable[..., T], *args: Any) -> T:
-        """Run a blocking API call off the loop with the time left as its timeout."""
+    async def _call(self, deadline: float, function: Callable[..., Awaitable[T]], *args: Any) -> T:
+        """Make an API call with the time left as its timeout."""
         left = deadline - time.monotonic()
         if left < MIN_CALL_SECONDS:
             raise NotSent(self.bind_settings.budget_seconds)
         timeout = min(self.bind_settings.request_timeout_seconds, left)
-        loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(self.executor, lambda: function(*args, timeout))
+            return await function(*args, timeout)
         except Unreachable as exc:
             if timeout < self.bind_settings.request_timeout_seconds:  # cut short by the budget
                 raise self._budget_spent(None) from exc
@@ -518,11 +515,12 @@ class Binder:
             BUDGET_EXHAUSTED,
         )
 
-    def close(self) -> None:
+    async def close(self) -> None:
+        """Stop the node writers and close the API connections."""
         for queue in list(self._queues.values()):
             if queue.writer is not None:
                 queue.writer.cancel()
-        self.executor.shutdown(wait=False, cancel_futures=True)
+        await self.api.aclose()
 
 
 def _settle(releases: dict[str, _Release]) -> None:
