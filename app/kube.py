@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import os
 import ssl
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +31,10 @@ class KubeConfigError(ValueError):
 
 WATCH_CONNECTIONS = 4
 """The kubernetes client's pool: the three watches (nodes, pods, ledgers) and a relist."""
+AUTH_CHECK_SECONDS = 1.0
+"""How often the bind path asks the client configuration for its bearer token. Its refresh hooks
+re-read a rotated token file or re-run an exec plugin on their own schedule (a minute or more),
+but the kubeconfig loader's hook also re-applies the whole kubeconfig on every call."""
 
 
 CONNECTIONS = 32
@@ -98,7 +104,9 @@ class KubeApi:
     return an :class:`ApiReply` and raise :class:`Unreachable` when there is no answer.
     """
 
-    def __init__(self, api: client.ApiClient) -> None:
+    def __init__(
+        self, api: client.ApiClient, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.core = client.CoreV1Api(api)
         self.coordination = client.CoordinationV1Api(api)
         self._api = api
@@ -106,6 +114,9 @@ class KubeApi:
         self._options = request_options(api.configuration)
         self._session: aiohttp.ClientSession | None = None
         self._session_loop: asyncio.AbstractEventLoop | None = None
+        self._clock = clock
+        self._authorization: str | None = None
+        self._authorization_checked = -AUTH_CHECK_SECONDS
 
     def _session_here(self) -> aiohttp.ClientSession:
         """The session of the running loop (created on first use: it belongs to one loop)."""
@@ -125,9 +136,9 @@ class KubeApi:
     async def _send(self, method: str, path: str, timeout: float, body: Any = None,
                     content_type: str = JSON_TYPE) -> ApiReply:  # fmt: skip
         headers = {**self._api.default_headers, "Accept": JSON_TYPE}
-        token = self._api.configuration.auth_settings().get("BearerToken")
-        if token and token["value"]:
-            headers["Authorization"] = token["value"]
+        authorization = self._current_authorization()
+        if authorization:
+            headers["Authorization"] = authorization
         payload = None
         if body is not None:
             payload = _encoder.encode(body)
@@ -144,6 +155,14 @@ class KubeApi:
                 return ApiReply(response.status, await response.read())
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise Unreachable(repr(exc)) from exc
+
+    def _current_authorization(self) -> str | None:
+        now = self._clock()
+        if now - self._authorization_checked >= AUTH_CHECK_SECONDS:
+            token = self._api.configuration.auth_settings().get("BearerToken")
+            self._authorization = token["value"] if token and token["value"] else None
+            self._authorization_checked = now
+        return self._authorization
 
     def list_nodes(self, **params: Any) -> Any:
         """nodes: list / watch (``watch=True``)."""
