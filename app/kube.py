@@ -1,8 +1,8 @@
 """The Kubernetes API client: configuration discovery and the few calls the extender makes.
 
-Uses the official ``kubernetes`` client's configuration and connection pool; every call reads
-the raw body and decodes only the fields it needs with msgspec. Each call here is listed in
-:mod:`app.permissions`.
+Uses the official ``kubernetes`` client's configuration: its connection pool for the watches
+(threads), aiohttp in the event loop for the bind path's calls. Every call reads the raw body and
+decodes only the fields it needs with msgspec. Each call here is listed in :mod:`app.permissions`.
 """
 
 from __future__ import annotations
