@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import gc
 
+from app.sources import KINDS
 from app.state.live import Backoff
 from tests.builders import node, pod
 from tests.live import live_runtime, snapshot_of
@@ -81,7 +82,7 @@ async def test_expired_watch_relists_that_kind_only(recorded_apiserver: ApiServe
         await changes.until(lambda: runtime.readiness.ready)
         snapshot = snapshot_of(source)
         pods_before = dict(snapshot.pods)
-        await asyncio.to_thread(recorded_apiserver.wait_for_watches, 2)
+        assert await asyncio.to_thread(recorded_apiserver.wait_for_watches, len(KINDS))
         recorded_apiserver.compact()  # every open watch gets the recorded 410 ERROR event
         recorded_apiserver.add_node(node("after-expiry"))
         await changes.until(lambda: "after-expiry" in snapshot.nodes and runtime.readiness.ready)
@@ -100,7 +101,7 @@ async def test_dropped_connection_reconnects_from_last_version(
         await changes.until(lambda: runtime.readiness.ready)
         snapshot = snapshot_of(source)
         lists_before = source.counters["nodes_lists"]
-        await asyncio.to_thread(recorded_apiserver.wait_for_watches, 2)
+        assert await asyncio.to_thread(recorded_apiserver.wait_for_watches, len(KINDS))
         recorded_apiserver.drop_watches()
         recorded_apiserver.add_node(node("after-drop"))
         await changes.until(lambda: "after-drop" in snapshot.nodes)
