@@ -27,7 +27,7 @@ from app.state.snapshot import Snapshot
 from app.state.table import IntArray, Listed, NodeTable
 from app.wire.codec import decode_node, decode_node_names, encode
 from app.wire.quantity import QuantityError
-from app.wire.replies import filter_reply, host_priority_list, object_members
+from app.wire.replies import filter_reply, host_priority_list, json_array, object_members
 from app.wire.requests import pod_requests
 from app.wire.types import ExtenderArgs, ExtenderArgsRawNames, Pod
 
@@ -187,7 +187,12 @@ class Extender:
             return encode(filter_error(str(exc)))
         outcome = self.policy.filter(request.demand, request.nodes)
         self.observer.filtered(request.demand, outcome, self.policy.predicates)
-        return filter_reply_of(request, outcome)
+        if request.raw_nodes is not None:
+            return filter_reply_of(request, outcome, None)
+        kept = json_array(request.listed.json_names[outcome.passed].tolist())
+        if not outcome.passed.all():  # else prioritize brings the filter's own list, remembered
+            self.snapshot.table.remember(kept, request.listed.kept(outcome.passed))
+        return filter_reply_of(request, outcome, kept)
 
     def prioritize(self, args: Args) -> bytes:
         """``HostPriorityList`` bytes, in request order. Raises :class:`PodError`."""
@@ -230,9 +235,10 @@ def filter_error(message: str) -> dict[str, Any]:
     }
 
 
-def filter_reply_of(request: Request, outcome: FilterOutcome) -> bytes:
+def filter_reply_of(request: Request, outcome: FilterOutcome, kept: bytes | None) -> bytes:
     """``ExtenderFilterResult`` bytes, joined from the table's pre-encoded names: failed nodes
-    one group (one reason) at a time, kept nodes in request order."""
+    one group (one reason) at a time; kept nodes in request order, as the names array ``kept``
+    (names mode) or the request's own node objects (full-nodes mode)."""
     encoded = request.listed.json_names
 
     def names_of(which: npt.NDArray[Any]) -> list[bytes]:
@@ -245,8 +251,6 @@ def filter_reply_of(request: Request, outcome: FilterOutcome) -> bytes:
     failed = object_members((keys, reason) for keys, reason, hard in runs if not hard)
     unresolvable = object_members((keys, reason) for keys, reason, hard in runs if hard)
     if request.raw_nodes is not None:
-        kept = list(compress(request.raw_nodes, outcome.passed.tolist()))
-        return filter_reply(node_names=None, nodes=kept, failed=failed, unresolvable=unresolvable)
-    return filter_reply(
-        node_names=names_of(outcome.passed), nodes=None, failed=failed, unresolvable=unresolvable
-    )
+        nodes = list(compress(request.raw_nodes, outcome.passed.tolist()))
+        return filter_reply(node_names=None, nodes=nodes, failed=failed, unresolvable=unresolvable)
+    return filter_reply(node_names=kept, nodes=None, failed=failed, unresolvable=unresolvable)

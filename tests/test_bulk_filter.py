@@ -30,7 +30,7 @@ from app.state.table import (
     free_limit,
     limit_count,
 )
-from app.wire.replies import filter_reply, host_priority_list, object_members
+from app.wire.replies import filter_reply, host_priority_list, json_array, object_members
 from app.wire.types import Pod
 from bench.handler_bench import build_extender
 from loadtest.generate import make_cluster, make_payloads
@@ -194,7 +194,7 @@ def test_reply_fragments_are_the_json_they_stand_for(groups: list[tuple[list[str
     expected = {k: value for keys, value in groups for k in keys}
     kept = [msgspec.json.encode(n) for n in ("x", "y")]
     reply = filter_reply(
-        node_names=kept, nodes=None, failed=object_members(encoded), unresolvable=[]
+        node_names=json_array(kept), nodes=None, failed=object_members(encoded), unresolvable=[]
     )
     assert json.loads(reply) == {
         "Nodes": None,

@@ -3,8 +3,9 @@ reasons kept per pod shape, failure codes grouped by a 16-bit hash.
 
 Covers: the raw-names decoder and its fallbacks to the general decoder; replies identical to
 those of a decoded list, on generated clusters; a remembered list following nodes that appear,
-disappear and change; a malformed list as a 400 that wins over a bad pod; pods of different
-shapes never sharing reasons; grouping that stays exact when two codes share a hash.
+disappear and change; a filter's kept nodes remembered for the prioritize call that brings them;
+a malformed list as a 400 that wins over a bad pod; pods of different shapes never sharing
+reasons; grouping that stays exact when two codes share a hash.
 """
 
 from __future__ import annotations
@@ -199,3 +200,42 @@ def test_a_pod_filtered_again_is_not_shut_out_by_its_own_reservation() -> None:
             for decode in (decode_extender_args, decode_extender_args_raw_names):
                 explained = extender.explain(decode(body))["nodes"]
                 assert next(n for n in explained if n["node"] == "a")["passed"] is fits
+
+
+def kept_list_body(filter_body: bytes, kept: list[str]) -> bytes:
+    """The prioritize call kube-scheduler makes after a filter that kept ``kept``: the same pod,
+    the kept names as Go's encoding/json writes them (no spaces)."""
+    request = json.loads(filter_body)
+    request["NodeNames"] = kept
+    return json.dumps(request, separators=(",", ":")).encode()
+
+
+def test_prioritize_of_the_kept_nodes_answers_as_a_fresh_resolution() -> None:
+    cluster = make_cluster(120, 240, seed=11)
+    extender, fresh = build_extender(cluster), build_extender(cluster)
+    table = extender.snapshot.table
+    payloads = make_payloads(cluster, mode="names", candidates=100, count=20, seed=11)
+    some_failed = 0
+    for body in payloads.bodies:
+        reply = filter_answer(extender, body)
+        kept = reply["NodeNames"]
+        some_failed += bool(reply["FailedNodes"] or reply["FailedAndUnresolvableNodes"])
+        assert json.dumps(kept, separators=(",", ":")).encode() in table._lists  # remembered
+        prioritize = kept_list_body(body, kept)
+        remembered = extender.prioritize(decode_extender_args_raw_names(prioritize))
+        assert remembered == fresh.prioritize(decode_extender_args(prioritize))
+    assert some_failed  # the kept lists differ from the requests' own
+
+
+def test_a_remembered_kept_list_is_resolved_again_once_a_node_goes() -> None:
+    nodes = [node("cpu-1"), node("cpu-2"), node("cpu-3", cpu="1")]
+    extender = extender_of(nodes)
+    body = args_body(pod("p", cpu="2"), ["cpu-1", "cpu-2", "cpu-3"])
+    kept = filter_answer(extender, body)["NodeNames"]
+    assert kept == ["cpu-1", "cpu-2"]
+    extender.snapshot.delete_node("cpu-2")
+    prioritize = kept_list_body(body, kept)
+    scores = json.loads(extender.prioritize(decode_extender_args_raw_names(prioritize)))
+    fresh = extender_of([node("cpu-1"), node("cpu-3", cpu="1")])
+    assert scores == json.loads(fresh.prioritize(decode_extender_args(prioritize)))
+    assert scores[1] == {"Host": "cpu-2", "Score": 0}  # unknown now

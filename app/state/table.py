@@ -132,6 +132,17 @@ class Listed:
         # names the table does not know are rare (watch lag, hand-written requests)
         self._unknown = {i: names[i] for i in np.flatnonzero(rows == UNKNOWN_ROW).tolist()}
 
+    def kept(self, which: BoolArray) -> Listed:
+        """The candidates where ``which`` holds, in order: a filter's kept nodes."""
+        positions = np.flatnonzero(which)
+        kept = Listed(self._table, self.rows[positions], ())
+        if self._unknown:
+            unknown = self._unknown
+            kept._unknown = {
+                new: unknown[old] for new, old in enumerate(positions.tolist()) if old in unknown
+            }
+        return kept
+
     @cached_property
     def json_names(self) -> npt.NDArray[np.object_]:
         """Each candidate's name, JSON-encoded."""
@@ -327,11 +338,17 @@ class NodeTable:
             self._lists.move_to_end(raw)
             return known[1]
         listed = self.listed(decode(raw))
+        self.remember(raw, listed)
+        return listed
+
+    def remember(self, raw: bytes, listed: Listed) -> None:
+        """Serve the names JSON array ``raw`` from ``listed`` (resolved against the current rows)
+        until a name gains or loses its row. A filter's kept nodes are remembered so: they are
+        the list kube-scheduler sends to prioritize next, byte for byte."""
         self._lists[raw] = (self.mapping_version, listed)
         self._lists.move_to_end(raw)
         if len(self._lists) > LISTS_KEPT:
             self._lists.popitem(last=False)
-        return listed
 
     def limits_of(self, listed: Listed) -> IntArray | None:
         """The ``limits`` rows of ``listed``'s candidates (node-major; read-only for callers),

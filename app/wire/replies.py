@@ -55,16 +55,17 @@ def _member_tail(value: str) -> tuple[bytes, bytes]:
 
 def filter_reply(
     *,
-    node_names: Sequence[bytes] | None,
+    node_names: bytes | None,
     nodes: list[msgspec.Raw] | None,
     failed: list[bytes],
     unresolvable: list[bytes],
 ) -> bytes:
-    """``ExtenderFilterResult``: kept nodes as encoded names (``node_names``) or as the
-    request's own node objects (``nodes``), the two failure maps as :func:`object_members`
-    fragments, no error. One final join: the failure maps are copied once."""
+    """``ExtenderFilterResult``: kept nodes as a JSON array of names (``node_names``, see
+    :func:`json_array`) or as the request's own node objects (``nodes``), the two failure maps
+    as :func:`object_members` fragments, no error. One final join: the failure maps are copied
+    once."""
     kept_nodes = b"null" if nodes is None else encode({"metadata": {}, "items": nodes})
-    kept_names = b"null" if node_names is None else json_array(node_names)
+    kept_names = b"null" if node_names is None else node_names
     return b"".join(
         [
             b'{"Nodes":',
