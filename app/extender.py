@@ -190,7 +190,9 @@ class Extender:
         if request.raw_nodes is not None:
             return filter_reply_of(request, outcome, None)
         kept = json_array(request.listed.json_names[outcome.passed].tolist())
-        if not outcome.passed.all():  # else prioritize brings the filter's own list, remembered
+        # kube-scheduler prioritizes only between two or more nodes; when all are kept it sends
+        # the filter's own list, remembered already
+        if 1 < np.count_nonzero(outcome.passed) < len(outcome.passed):
             self.snapshot.table.remember(kept, request.listed.kept(outcome.passed))
         return filter_reply_of(request, outcome, kept)
 

@@ -219,6 +219,8 @@ def test_prioritize_of_the_kept_nodes_answers_as_a_fresh_resolution() -> None:
     for body in payloads.bodies:
         reply = filter_answer(extender, body)
         kept = reply["NodeNames"]
+        if len(kept) < 2:  # kube-scheduler does not prioritize: nothing to remember
+            continue
         some_failed += bool(reply["FailedNodes"] or reply["FailedAndUnresolvableNodes"])
         assert json.dumps(kept, separators=(",", ":")).encode() in table._lists  # remembered
         prioritize = kept_list_body(body, kept)

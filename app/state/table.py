@@ -29,7 +29,8 @@ from app.wire.codec import encode as encode_json
 
 UNKNOWN_ROW = 0
 LISTS_KEPT = 8
-"""Name lists remembered by :meth:`NodeTable.listed_raw` (about 0.9 MB each at 5,000 names)."""
+"""Name lists remembered by :meth:`NodeTable.listed_raw` and :meth:`NodeTable.remember` (about
+0.9 MB each at 5,000 names)."""
 
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
