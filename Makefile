@@ -21,8 +21,8 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check app tests loadtest
-	$(VENV)/bin/ruff format --check app loadtest
+	$(VENV)/bin/ruff check app tests loadtest bench
+	$(VENV)/bin/ruff format --check app loadtest bench
 	$(VENV)/bin/mypy
 
 bench: $(STAMP)

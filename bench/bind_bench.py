@@ -33,7 +33,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from kubernetes.client import CoreV1Api
+from kubernetes.client import CoreV1Api, V1Namespace, V1ObjectMeta
 
 from app.config import load_settings
 from app.contract import LEDGER_OF_NODE, Keys
@@ -344,7 +344,7 @@ def api_server(
         with plane.api_client(connection_pool_maxsize=32) as client:
             core = CoreV1Api(client)
             for namespace in sorted({p["metadata"]["namespace"] for p in pods} - {"default"}):
-                core.create_namespace({"metadata": {"name": namespace}})
+                core.create_namespace(V1Namespace(metadata=V1ObjectMeta(name=namespace)))
             create_nodes(core, [_creatable(n) for n in nodes])
             created = create_pods(core, [_creatable(p) for p in pods])
         yield plane, created

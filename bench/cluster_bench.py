@@ -28,7 +28,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kubernetes.client import CoordinationV1Api, CoreV1Api, RbacAuthorizationV1Api
+from kubernetes.client import (
+    CoordinationV1Api,
+    CoreV1Api,
+    RbacAuthorizationV1Api,
+    V1Namespace,
+    V1ObjectMeta,
+)
 
 from bench.bind_watch import BindWatch
 from bench.common import machine, markdown_table
@@ -97,7 +103,7 @@ class Bench:
         self.client = self.plane.api_client(connection_pool_maxsize=64)
         self.core = CoreV1Api(self.client)
         apply_rbac(self.core, RbacAuthorizationV1Api(self.client), extender_rbac())
-        self.core.create_namespace({"metadata": {"name": NAMESPACE}})
+        self.core.create_namespace(V1Namespace(metadata=V1ObjectMeta(name=NAMESPACE)))
         create_nodes(self.core, [
             node(f"node-{i:05d}", cpu="32", memory="128Gi", pods=110) for i in range(nodes)
         ], threads=32)  # fmt: skip
@@ -186,7 +192,7 @@ def report(sizes: list[Size]) -> str:
             rates = size.rates(setup)
             if not rates:
                 continue
-            cpu = {}
+            cpu: dict[str, list[float]] = {}
             for run in (r for r in size.runs if r.setup == setup):
                 for proc, ms in run.cpu_ms_per_pod.items():
                     cpu.setdefault(proc, []).append(ms)

@@ -87,12 +87,18 @@ def kept_nodes_body(filter_body: bytes, filter_reply: bytes) -> bytes:
 def run_case(
     label: str, extender: Extender, bodies: list[bytes], clock: Callable[[], int]
 ) -> list[dict[str, Any]]:
+    def handle_filter(body: bytes) -> bytes:
+        return extender.filter(decode_extender_args(body))
+
+    def handle_prioritize(body: bytes) -> bytes:
+        return extender.prioritize(decode_extender_args(body))
+
     verbs = {
-        "filter": (lambda b: extender.filter(decode_extender_args(b)), floor_filter),
-        "prioritize": (lambda b: extender.prioritize(decode_extender_args(b)), floor_prioritize),
+        "filter": (handle_filter, floor_filter),
+        "prioritize": (handle_prioritize, floor_prioritize),
     }
     pairs = [
-        (body, kept_nodes_body(body, extender.filter(decode_extender_args(body))))
+        (body, kept_nodes_body(body, handle_filter(body)))
         if _decode(body).get("NodeNames") is not None
         else (body, body)
         for body in bodies

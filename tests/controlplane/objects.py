@@ -157,7 +157,8 @@ def ledger_text(core: CoreV1Api, node_name: str) -> str:
         if exc.status == 404:
             return ""
         raise
-    return str((found.metadata.annotations or {}).get(KEYS.reservations, ""))
+    annotations = found.metadata.annotations if found.metadata else None
+    return str((annotations or {}).get(KEYS.reservations, ""))
 
 
 def apply_rbac(core: CoreV1Api, rbac: RbacAuthorizationV1Api, objects: Iterable[JSON]) -> None:
