@@ -186,7 +186,7 @@ def _listening(port: int) -> bool:
 def report(sizes: list[Size]) -> str:
     lines = []
     for size in sizes:
-        floor = size.median("floor")
+        floor = size.median("floor") if size.rates("floor") else None
         rows = []
         for setup in (*SETUPS, DIAGNOSTIC):
             rates = size.rates(setup)
@@ -199,7 +199,8 @@ def report(sizes: list[Size]) -> str:
             cpu_text = ", ".join(f"{k} {statistics.median(v):.2f}" for k, v in sorted(cpu.items()))
             rows.append([setup, " / ".join(f"{r:.0f}" for r in rates),
                          f"{statistics.median(rates):.0f}",
-                         f"{statistics.median(rates) / floor:.2f}×", cpu_text])  # fmt: skip
+                         f"{statistics.median(rates) / floor:.2f}×" if floor else "–",
+                         cpu_text])  # fmt: skip
         lines.append(f"### {size.nodes:,} nodes / {size.pods:,} pods\n")
         lines.append(markdown_table(
             ["set-up", "pods/s per round", "median", "÷ floor", "CPU ms per pod (median)"], rows
