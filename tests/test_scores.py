@@ -52,6 +52,22 @@ def test_binpack_prefers_the_fuller_node_and_spread_the_emptier() -> None:
     assert spread["empty"] > spread["half"]
 
 
+def test_fit_counts_gpus_where_a_gpu_pod_finds_them_and_gives_back_own_holdings() -> None:
+    nodes_ = [node("gpu", cpu="8", memory="16Gi", gpus=4), node("cpu", cpu="8", memory="16Gi")]
+    placed = [pod("x", node_name="gpu", cpu="4", memory="4Gi", gpus=2, phase="Running")]
+    extender, demand, nodes = setup(nodes_, pod("p", cpu="2", memory="4Gi", gpus=1), placed)
+    assert by_name(nodes, fit.utilisation(demand, nodes)) == {
+        "gpu": (6 / 8 + 8 / 16 + 3 / 4) / 3,
+        "cpu": (2 / 8 + 4 / 16) / 2,  # no GPUs to count
+    }
+    table = extender.snapshot.table
+    held = table.vector({"cpu": 2000, "nvidia.com/gpu": 1})  # what the pod itself holds there
+    returned = Candidates(
+        table, nodes.rows, extender.snapshot.nodes, returned={nodes.rows[0]: held}
+    )
+    assert float(fit.utilisation(demand, returned)[0]) == (4 / 8 + 8 / 16 + 2 / 4) / 3
+
+
 def test_affinity_is_stable_per_container_id() -> None:
     nodes_ = [node(f"n{i}") for i in range(20)]
     _, first, nodes = setup(nodes_, pod("a", annotations={P + "container-id": "fn-1"}))
@@ -112,6 +128,12 @@ def test_scores_are_integers_in_range_and_unknown_nodes_score_zero() -> None:
     scores = extender.policy.score(demand, nodes).scores
     assert scores.dtype == np.int64 and scores[1] == 0
     assert all(0 <= s <= 10 for s in scores.tolist())
+    extender, demand, _ = setup([node("a"), node("b")], pod("p", cpu="30"))  # binpack: > 0
+    table = extender.snapshot.table
+    listed = table.listed(["ghost", "a", "b", "ghost"])  # as a request's list names them
+    nodes = Candidates(table, listed.rows, extender.snapshot.nodes, listed)
+    scores = extender.policy.score(demand, nodes).scores
+    assert scores[0] == scores[3] == 0 and scores[1] > 0 and scores[2] > 0
 
 
 @settings(max_examples=60, deadline=None)

@@ -70,6 +70,13 @@ class Candidates:
         has: BoolArray = (self.flags & flag) != 0
         return has
 
+    def unknown_positions(self) -> npt.NDArray[np.intp]:
+        """Positions of the candidates the snapshot does not know: read off the request's
+        list when there is one (it names them), else off the flags."""
+        if self.listed is not None and self.listed.rows is self.rows:
+            return self.listed.unknown_positions
+        return np.flatnonzero(self.flagged(FLAG_UNKNOWN))
+
     @cached_property
     def known(self) -> BoolArray:
         return ~self.flagged(FLAG_UNKNOWN)
@@ -115,6 +122,17 @@ class Candidates:
             for i, amounts in self._returned:
                 found[i] += amounts[column]
         return found
+
+    def amounts(self, columns: IntArray) -> tuple[IntArray, IntArray]:
+        """Allocatable and free amounts of the resources ``columns`` (one row each) per
+        candidate: two gathers for all of them, where :meth:`alloc` and :meth:`free` take one
+        resource each."""
+        rows = self.rows
+        alloc: IntArray = self.table.alloc[columns[:, None], rows]
+        free: IntArray = self.table.free[columns[:, None], rows]
+        for i, amounts in self._returned:
+            free[:, i] += amounts[columns]
+        return alloc, free
 
     def alloc(self, column: int) -> IntArray:
         """Allocatable amount of resource ``column`` per candidate."""

@@ -141,6 +141,16 @@ class _Shape:
     """Failure code → reason text, unresolvable, failed predicates."""
 
 
+@dataclass(frozen=True, slots=True)
+class _Scoring:
+    """A pod class's score components with their (positive) weights, all weights by name,
+    and the sum of the positive ones: fixed by the settings, so worked out once."""
+
+    components: tuple[tuple[ScoreComponent, float], ...]
+    weights: dict[str, float]
+    total_weight: float
+
+
 class Policy:
     """The configured predicates and score components."""
 
@@ -157,6 +167,7 @@ class Policy:
         self._classes = {False: settings.scoring.cpu_pods, True: settings.scoring.gpu_pods}
         self._fit = {mode: fit.component(mode) for mode in ("binpack", "spread")}
         self._shapes: dict[tuple[object, ...], _Shape] = {}
+        self._scoring = {wants_gpu: self._components(wants_gpu) for wants_gpu in (False, True)}
 
     # ---- filter --------------------------------------------------------------------------
 
@@ -197,8 +208,8 @@ class Policy:
 
     # ---- score ---------------------------------------------------------------------------
 
-    def _components(self, pod: PodDemand) -> tuple[list[ScoreComponent], dict[str, float]]:
-        scoring: PodClassScoring = self._classes[pod.wants_gpu]
+    def _components(self, wants_gpu: bool) -> _Scoring:
+        scoring: PodClassScoring = self._classes[wants_gpu]
         weights = scoring.weights
         components = [pool_priority.COMPONENT, self._fit[scoring.fit], affinity.COMPONENT]
         named = {
@@ -209,18 +220,19 @@ class Policy:
         if not self.dominant_preference:
             components.append(gpu_preference.COMPONENT)
             named[gpu_preference.NAME] = weights.gpu_preference
-        return [c for c in components if named[c.name] > 0], named
+        weighted = tuple((c, named[c.name]) for c in components if named[c.name] > 0)
+        return _Scoring(weighted, named, sum(weight for _, weight in weighted))
 
     def score(self, pod: PodDemand, nodes: Candidates) -> ScoreOutcome:
         """Scores 0..10 for every candidate (unknown nodes score 0)."""
-        components, weights = self._components(pod)
-        values = {c.name: c.score(pod, nodes) for c in components}
-        total_weight = sum(weights[name] for name in values)
+        scoring = self._scoring[pod.wants_gpu]
+        values: dict[str, FloatArray] = {}
         within = np.zeros(len(nodes))
-        for name, value in values.items():
-            within += weights[name] * value
-        if total_weight > 0:
-            within /= total_weight
+        for component, weight in scoring.components:
+            value = values[component.name] = component.score(pod, nodes)
+            within += weight * value
+        if scoring.total_weight > 0:
+            within /= scoring.total_weight
         levels = gpu_preference.levels(pod) if self.dominant_preference else 1
         rank = gpu_preference.rank(pod, nodes)
         if levels > 1:
@@ -231,8 +243,10 @@ class Policy:
         else:
             scores = np.rint(within * MAX_SCORE).astype(np.int64)
         np.minimum(np.maximum(scores, 0, out=scores), MAX_SCORE, out=scores)  # a safety net
-        scores[nodes.flagged(FLAG_UNKNOWN)] = 0
-        return ScoreOutcome(scores, values, weights, rank, levels)
+        unknown = nodes.unknown_positions()
+        if len(unknown):
+            scores[unknown] = 0
+        return ScoreOutcome(scores, values, scoring.weights, rank, levels)
 
     # ---- explain -------------------------------------------------------------------------
 

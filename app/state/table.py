@@ -144,6 +144,11 @@ class Listed:
             }
         return kept
 
+    @property
+    def unknown_positions(self) -> npt.NDArray[np.intp]:
+        """Where the list names a node the table does not know (the sentinel row)."""
+        return np.fromiter(self._unknown, np.intp, len(self._unknown))
+
     @cached_property
     def json_names(self) -> npt.NDArray[np.object_]:
         """Each candidate's name, JSON-encoded."""
