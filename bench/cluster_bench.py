@@ -10,9 +10,14 @@ turn on fresh pending pods (the order rotates each round):
 * ``ours``: kube-scheduler with the chart's profile calling one extender replica
   (filter + prioritize + CAS bind).
 
+Diagnostic set-ups, run only when named in ``--setups``: ``ours-nobind`` (the profile without
+``bindVerb``: kube-scheduler binds) and ``ours-tls`` (the profile over the chart's mutual TLS).
+
 pods/s counts from the first bind to the last, seen by a watch. CPU per pod is each process's
-user+system time over the run divided by the pods. The ratio that matters is ours ÷ floor:
-any extender switches off kube-scheduler's batching of identical pods.
+user+system time over the run divided by the pods; connections per pod counts the TCP
+connections the machine accepted over the run (kube-scheduler's to the extender, mostly). The
+ratio that matters is ours ÷ floor: any extender switches off kube-scheduler's batching of
+identical pods.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import trustme
 from kubernetes.client import (
     CoordinationV1Api,
     CoreV1Api,
@@ -38,7 +44,13 @@ from kubernetes.client import (
 
 from bench.bind_watch import BindWatch
 from bench.common import machine, markdown_table
-from tests.controlplane.chart import extender_rbac, scheduler_config
+from tests.controlplane.chart import (
+    TLS_VALUES,
+    chart_client_certificate,
+    extender_rbac,
+    scheduler_config,
+    tls_files,
+)
 from tests.controlplane.cluster import ADMIN_TOKEN, EXTENDER_NAMESPACE, Assets, ControlPlane
 from tests.controlplane.objects import (
     KEYS,
@@ -51,7 +63,9 @@ from tests.controlplane.objects import (
 from tests.controlplane.processes import Proc, free_port, wait_until
 
 SETUPS = ("none", "floor", "ours")
-DIAGNOSTIC = "ours-nobind"  # filter + prioritize only; kube-scheduler binds (not a product set-up)
+NOBIND = "ours-nobind"  # filter + prioritize only; kube-scheduler binds (not a product set-up)
+TLS = "ours-tls"  # ours over the chart's mutual TLS (tls.enabled)
+DIAGNOSTICS = (NOBIND, TLS)
 NAMESPACE = "bench"
 RESULTS = Path(__file__).resolve().parents[1] / "loadtest" / "results" / "cluster.json"
 
@@ -63,6 +77,9 @@ class Run:
     setup: str
     pods_per_s: float
     cpu_ms_per_pod: dict[str, float]
+    connections_per_pod: float
+    """TCP connections accepted on the machine during the run, per pod (kube-scheduler's to
+    the extender, and every other)."""
 
 
 @dataclass
@@ -107,6 +124,7 @@ class Bench:
         create_nodes(self.core, [
             node(f"node-{i:05d}", cpu="32", memory="128Gi", pods=110) for i in range(nodes)
         ], threads=32)  # fmt: skip
+        self._tls = TlsFiles.issue(workdir / "tls")
 
     def run(self, setup: str, pods: int, round_no: int) -> Run:
         name = f"{setup}-{round_no}"
@@ -115,10 +133,12 @@ class Bench:
         procs = self._start(setup, name)
         measured = [p for p in procs.values()]
         cpu_before = {k: p.cpu_seconds() for k, p in self._measured(procs).items()}
+        accepted_before = tcp_connections_accepted()
         try:
             if not watch.wait_for(pods, timeout=max(600, pods / 5)):
                 raise RuntimeError(f"{setup}: {len(watch.bound_at)}/{pods} bound in time")
             cpu = {k: p.cpu_seconds() - cpu_before[k] for k, p in self._measured(procs).items()}
+            connections = tcp_connections_accepted() - accepted_before
         finally:
             watch.close()
             for proc in measured:
@@ -126,7 +146,7 @@ class Bench:
         times = sorted(watch.bound_at.values())
         rate = (len(times) - 1) / (times[-1] - times[0])
         self._reset(pods)
-        return Run(setup, rate, {k: 1000 * v / pods for k, v in cpu.items()})
+        return Run(setup, rate, {k: 1000 * v / pods for k, v in cpu.items()}, connections / pods)
 
     def _measured(self, procs: dict[str, Proc]) -> dict[str, Proc]:
         assert self.plane.apiserver is not None and self.plane.etcd is not None
@@ -145,11 +165,17 @@ class Bench:
             wait_until(floor, lambda: _listening(port), timeout=10, what="its port")
             config = plain_config(kubeconfig, name, f"http://127.0.0.1:{port}")
         else:
-            replica = self.plane.extender("extender", timeout=300)
+            tls = setup == TLS
+            env = self._tls.extender_env if tls else None
+            replica = self.plane.extender("extender", env, timeout=300)
             procs["extender"] = replica.proc
-            config = scheduler_config(extender_url=replica.url, kubeconfig=kubeconfig,
-                                      scheduler_name=name)  # fmt: skip
-            if setup == DIAGNOSTIC:
+            config = scheduler_config(
+                extender_url=replica.url, kubeconfig=kubeconfig, scheduler_name=name,
+                values=TLS_VALUES if tls else None,
+            )  # fmt: skip
+            if tls:
+                tls_files(self._tls.server_ca, self._tls.client)(config)
+            if setup == NOBIND:
                 del config["extenders"][0]["bindVerb"]
         procs["kube-scheduler"] = self.plane.scheduler(config, name=name)
         return procs
@@ -178,6 +204,42 @@ class Bench:
         self.plane.stop()
 
 
+@dataclass(frozen=True)
+class TlsFiles:
+    """The chart's mutual TLS on loopback: the extender's serving certificate (ECDSA P-256, as
+    the chart asks cert-manager for) and the scheduler's client certificate as a render of
+    the chart issues it."""
+
+    server_ca: str
+    extender_env: dict[str, str]
+    client: dict[str, str]
+
+    @classmethod
+    def issue(cls, directory: Path) -> TlsFiles:
+        directory.mkdir(parents=True)
+        ca = trustme.CA(key_type=trustme.KeyType.ECDSA)
+        leaf = ca.issue_cert("127.0.0.1")
+        leaf.cert_chain_pems[0].write_to_path(str(directory / "tls.crt"))
+        leaf.private_key_pem.write_to_path(str(directory / "tls.key"))
+        ca.cert_pem.write_to_path(str(directory / "ca.crt"))
+        client = chart_client_certificate(directory / "client")
+        env = {
+            "PLACEMENT_EXTENDER_SERVER__TLS_CERT_FILE": str(directory / "tls.crt"),
+            "PLACEMENT_EXTENDER_SERVER__TLS_KEY_FILE": str(directory / "tls.key"),
+            "PLACEMENT_EXTENDER_SERVER__TLS_CLIENT_CA_FILE": client["ca.crt"],
+        }
+        return cls(str(directory / "ca.crt"), env, client)
+
+
+def tcp_connections_accepted() -> int:
+    """TCP connections accepted on this machine (network namespace) so far: the kernel's
+    ``PassiveOpens`` counter. Counting closed sockets instead would miss connections ended with
+    a reset (a TLS client's close often is one), which leave no TIME-WAIT behind."""
+    lines = [line.split() for line in Path("/proc/net/snmp").read_text().splitlines()]
+    header, values = [fields for fields in lines if fields[0] == "Tcp:"]
+    return int(values[header.index("PassiveOpens")])
+
+
 def _listening(port: int) -> bool:
     with socket.socket() as sock:
         return sock.connect_ex(("127.0.0.1", port)) == 0
@@ -188,22 +250,25 @@ def report(sizes: list[Size]) -> str:
     for size in sizes:
         floor = size.median("floor") if size.rates("floor") else None
         rows = []
-        for setup in (*SETUPS, DIAGNOSTIC):
+        for setup in (*SETUPS, *DIAGNOSTICS):
             rates = size.rates(setup)
             if not rates:
                 continue
             cpu: dict[str, list[float]] = {}
-            for run in (r for r in size.runs if r.setup == setup):
+            runs = [r for r in size.runs if r.setup == setup]
+            for run in runs:
                 for proc, ms in run.cpu_ms_per_pod.items():
                     cpu.setdefault(proc, []).append(ms)
+            connections = statistics.median(r.connections_per_pod for r in runs)
             cpu_text = ", ".join(f"{k} {statistics.median(v):.2f}" for k, v in sorted(cpu.items()))
             rows.append([setup, " / ".join(f"{r:.0f}" for r in rates),
                          f"{statistics.median(rates):.0f}",
                          f"{statistics.median(rates) / floor:.2f}×" if floor else "–",
-                         cpu_text])  # fmt: skip
+                         cpu_text, f"{connections:.2f}"])  # fmt: skip
         lines.append(f"### {size.nodes:,} nodes / {size.pods:,} pods\n")
         lines.append(markdown_table(
-            ["set-up", "pods/s per round", "median", "÷ floor", "CPU ms per pod (median)"], rows
+            ["set-up", "pods/s per round", "median", "÷ floor", "CPU ms per pod (median)",
+             "TCP connections per pod"], rows
         ))  # fmt: skip
         lines.append("")
     return "\n".join(lines)
@@ -221,8 +286,11 @@ def write_results(sizes: list[Size], path: Path) -> None:
                     setup: {
                         "pods_per_s": s.rates(setup),
                         "cpu_ms_per_pod": [r.cpu_ms_per_pod for r in s.runs if r.setup == setup],
+                        "connections_per_pod": [
+                            r.connections_per_pod for r in s.runs if r.setup == setup
+                        ],
                     }
-                    for setup in (*SETUPS, DIAGNOSTIC)
+                    for setup in (*SETUPS, *DIAGNOSTICS)
                     if s.rates(setup)
                 },
             }

@@ -4,8 +4,11 @@ URL, the kubeconfig, leader election, client rate limits)."""
 
 from __future__ import annotations
 
+import base64
 import copy
+from collections.abc import Callable
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -73,3 +76,37 @@ def extender_rbac() -> list[dict[str, Any]]:
         and (o["roleRef"]["kind"], o["roleRef"]["name"]) in names
     ]  # fmt: skip
     return [*roles, *bindings]
+
+
+TLS_VALUES: dict[str, Any] = {"tls": {"enabled": True, "secretName": "extender-tls"}}
+
+
+def chart_client_certificate(directory: Path, days: int = 3650) -> dict[str, str]:
+    """The scheduler's client Secret as a render of the chart issues it, as files (renders are
+    cached by values: other ``days``, another install and CA)."""
+    values = {"tls": {**TLS_VALUES["tls"], "clientAuth": {"validityDays": days}}}
+    (secret,) = [
+        o for o in rendered(values)
+        if o["kind"] == "Secret" and o["metadata"]["name"].endswith("-scheduler-client")
+    ]  # fmt: skip
+    directory.mkdir()
+    files = {}
+    for key in ("ca.crt", "tls.crt", "tls.key"):
+        path = directory / key
+        path.write_bytes(base64.b64decode(secret["data"][key]))
+        files[key] = str(path)
+    return files
+
+
+def tls_files(server_ca: str, client: dict[str, str]) -> Callable[[dict[str, Any]], None]:
+    """Point the chart's profile's mounted paths at this machine's copies."""
+
+    def edit(config: dict[str, Any]) -> None:
+        (extender,) = config["extenders"]
+        assert extender["enableHTTPS"] is True
+        assert set(extender["tlsConfig"]) == {"caFile", "certFile", "keyFile"}
+        extender["tlsConfig"] = {
+            "caFile": server_ca, "certFile": client["tls.crt"], "keyFile": client["tls.key"],
+        }  # fmt: skip
+
+    return edit

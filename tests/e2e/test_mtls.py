@@ -8,14 +8,12 @@ placed and kube-scheduler reports the extender's refusal.
 
 from __future__ import annotations
 
-import base64
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import trustme
 
-from tests.controlplane.chart import rendered
+from tests.controlplane.chart import TLS_VALUES, chart_client_certificate, tls_files
 from tests.controlplane.objects import (
     JSON,
     all_settled,
@@ -27,39 +25,6 @@ from tests.controlplane.objects import (
     watch_pods,
 )
 from tests.e2e.conftest import Scenario
-
-TLS_VALUES: dict[str, Any] = {"tls": {"enabled": True, "secretName": "extender-tls"}}
-
-
-def chart_client_certificate(directory: Path, days: int = 3650) -> dict[str, str]:
-    """The scheduler's client Secret as a render of the chart issues it, as files (renders are
-    cached by values: other ``days``, another install and CA)."""
-    values = {"tls": {**TLS_VALUES["tls"], "clientAuth": {"validityDays": days}}}
-    (secret,) = [
-        o for o in rendered(values)
-        if o["kind"] == "Secret" and o["metadata"]["name"].endswith("-scheduler-client")
-    ]  # fmt: skip
-    directory.mkdir()
-    files = {}
-    for key in ("ca.crt", "tls.crt", "tls.key"):
-        path = directory / key
-        path.write_bytes(base64.b64decode(secret["data"][key]))
-        files[key] = str(path)
-    return files
-
-
-def tls_files(server_ca: str, client: dict[str, str]) -> Callable[[JSON], None]:
-    """Point the chart's profile's mounted paths at this machine's copies."""
-
-    def edit(config: JSON) -> None:
-        (extender,) = config["extenders"]
-        assert extender["enableHTTPS"] is True
-        assert set(extender["tlsConfig"]) == {"caFile", "certFile", "keyFile"}
-        extender["tlsConfig"] = {
-            "caFile": server_ca, "certFile": client["tls.crt"], "keyFile": client["tls.key"],
-        }  # fmt: skip
-
-    return edit
 
 
 def scheduled_or_failed(name: str) -> Any:
@@ -106,4 +71,3 @@ def test_the_chart_scheduler_certificate_is_served_and_another_is_refused(
     # kube-scheduler's own words: the call to the extender failed (the handshake was refused,
     # e.g. 'Post "https://127.0.0.1:port/filter": EOF').
     assert condition["message"].startswith(f'Post "{extender.url}/filter": ')
-
