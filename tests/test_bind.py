@@ -146,6 +146,21 @@ async def test_binding_refused_releases_the_reservation(apiserver: ApiServerStan
         assert ledger_of(apiserver, "a") == []  # released
 
 
+async def test_binding_answered_with_a_server_error_keeps_the_reservation(
+    apiserver: ApiServerStandIn,
+) -> None:
+    """A 5xx is no refusal: kube-apiserver also answers so when etcd timed out on a write it may
+    still apply. Released, the pod could turn out bound with nothing counting it."""
+    apiserver.add_node(node("a"))
+    async with replicas(apiserver, 1) as [replica]:
+        worker = await pending(apiserver, replica, name="w", cpu="1")
+        apiserver.fail_next("POST", r"/pods/w/binding", status=500)
+        error = await replica.bind(worker, "a")
+        assert error.startswith("binding the pod: 500") and "outcome is unknown" in error
+        assert [e.pod_uid for e in ledger_of(apiserver, "a")] == [worker["metadata"]["uid"]]
+        assert replica.metrics.binds.labels("unknown_outcome")._value.get() == 1
+
+
 async def test_binding_already_assigned_to_this_node_is_success(
     apiserver: ApiServerStandIn,
 ) -> None:

@@ -164,7 +164,7 @@ def test_sigterm_with_binds_in_flight_ends_every_bind_bound_or_released(
         # "slow": its reservation write hangs, is refused as a conflict, and is retried: bound.
         apiserver.fail_next("PATCH", r"/leases/a$", status=409, hang_seconds=API_HANG)
         # "refused": its Binding hangs and is then refused: the reservation is released.
-        apiserver.fail_next("POST", r"/pods/refused/binding$", status=500, hang_seconds=API_HANG)
+        apiserver.fail_next("POST", r"/pods/refused/binding$", status=422, hang_seconds=API_HANG)
 
         def bind(name: str) -> None:
             meta = pods[name]["metadata"]
@@ -197,7 +197,7 @@ def test_sigterm_with_binds_in_flight_ends_every_bind_bound_or_released(
     )
     errors = {name: reply.json()["Error"] for name, reply in replies.items()}
     assert errors["fast"] == "" and errors["slow"] == ""
-    assert errors["refused"].startswith("binding the pod: 500")
+    assert errors["refused"].startswith("binding the pod: 422")
     reserved = set()
     for name in targets.values():
         stored = apiserver.get_lease("default", name) or {"metadata": {}}

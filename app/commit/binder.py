@@ -11,8 +11,9 @@ Binding.
    created it) first: back off (jittered), re-read, re-decide from scratch; never replay the
    old write. Binds waiting for the same node in this replica share one write (group commit):
    decided in arrival order, each within what the earlier ones left.
-5. POST the Binding with the pod's UID as precondition. Refused → release the reservation
-   (best effort; the TTL covers the rest). No answer → keep it: the pod may be bound.
+5. POST the Binding with the pod's UID as precondition. Refused (4xx) → release the
+   reservation (best effort; the TTL covers the rest). No answer, or a 5xx → keep it: the pod
+   may be bound.
 
 Every step runs inside one time budget, which must stay below kube-scheduler's httpTimeout.
 """
@@ -46,6 +47,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 CONFLICT = 409
 NOT_FOUND = 404
+SERVER_ERROR = 500
 BUDGET_EXHAUSTED = "budget_exhausted"
 UNKNOWN_OUTCOME = "unknown_outcome"
 MIN_CALL_SECONDS = 0.1
@@ -454,6 +456,14 @@ class Binder:
             ) from exc
         if reply.ok:
             return
+        if reply.status >= SERVER_ERROR:
+            # not a refusal: kube-apiserver answers 5xx also when etcd timed out on a write it
+            # may still apply, and a released reservation would leave that pod uncounted
+            raise BindError(
+                f"{_api_message('binding the pod', reply)}; the binding's outcome is unknown, so "
+                f"its reservation on node {args.Node} is kept until it expires",
+                UNKNOWN_OUTCOME,
+            )
         status = reply.status_object()
         if reply.status == CONFLICT and "already assigned" in status.message:
             current = await self._current_node_of(args, deadline)
