@@ -233,8 +233,8 @@ class TlsFiles:
 
 def tcp_connections_accepted() -> int:
     """TCP connections accepted on this machine (network namespace) so far: the kernel's
-    ``PassiveOpens`` counter. Counting closed sockets instead would miss connections ended with
-    a reset (a TLS client's close often is one), which leave no TIME-WAIT behind."""
+    ``PassiveOpens`` counter. Counting sockets in TIME-WAIT instead misses connections ended
+    with a reset: the TLS set-up's left none behind."""
     lines = [line.split() for line in Path("/proc/net/snmp").read_text().splitlines()]
     header, values = [fields for fields in lines if fields[0] == "Tcp:"]
     return int(values[header.index("PassiveOpens")])
