@@ -56,7 +56,9 @@ def committed(apiserver: ApiServerStandIn, name: str) -> int:
     return held
 
 
-async def run(batches_: list[list[tuple[str, int, int, str]]], sizes: list[int]) -> None:
+async def run(
+    batches_: list[list[tuple[str, int, int, str]]], sizes: list[int], refusal: int = 500
+) -> None:
     with ApiServerStandIn() as apiserver:
         for name in NODES:
             apiserver.add_node(node(name, cpu=str(CPU_PER_NODE)))
@@ -76,7 +78,7 @@ async def run(batches_: list[list[tuple[str, int, int, str]]], sizes: list[int])
                         apiserver.delete_pod("default", f"p{index}")
                     return
                 if kind == "refused":
-                    apiserver.fail_next("POST", rf"/pods/p{index}/binding$", status=500)
+                    apiserver.fail_next("POST", rf"/pods/p{index}/binding$", status=refusal)
                 await group[who].bind(pods[index], target)
 
             for batch in batches_:
@@ -91,3 +93,13 @@ def test_no_interleaving_over_commits(
     batches_: list[list[tuple[str, int, int, str]]], sizes: list[int]
 ) -> None:
     asyncio.run(run(batches_, sizes))
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(batches, st.lists(st.integers(1, 3), min_size=PODS, max_size=PODS))
+def test_no_interleaving_over_commits_when_refusals_release(
+    batches_: list[list[tuple[str, int, int, str]]], sizes: list[int]
+) -> None:
+    """As above with definitive refusals (422), whose reservations are released: a 500 leaves
+    the outcome unknown and keeps them."""
+    asyncio.run(run(batches_, sizes, refusal=422))
