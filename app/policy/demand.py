@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from app.contract import ANY_GPU_TYPE, Keys
-from app.state.records import stable_hash64
+from app.state.records import annotation_or_label, stable_hash64
 from app.state.table import IntArray
 
 
@@ -55,13 +55,6 @@ class PodDemand:
         )  # fmt: skip
 
 
-def _annotation_or_label(
-    key: str, annotations: Mapping[str, str], labels: Mapping[str, str]
-) -> str | None:
-    value = annotations.get(key)
-    return labels.get(key) if value is None else value
-
-
 def parse_demand(
     *,
     namespace: str,
@@ -98,7 +91,7 @@ def parse_demand(
     if raw_preemptible not in (None, "true", "false"):
         raise PodAnnotationError(keys.preemptible, raw_preemptible, 'must be "true" or "false"')
 
-    container_id = _annotation_or_label(keys.container_id, annotations, labels)
+    container_id = annotation_or_label(keys.container_id, annotations, labels)
     if not container_id:
         container_id = f"{namespace}/{name}"
     return PodDemand(
@@ -107,7 +100,7 @@ def parse_demand(
         gpu_count=gpu_count,
         gpu_types=gpu_types,
         gpu_memory_mib=gpu_memory,
-        pool=_annotation_or_label(keys.pool, annotations, labels) or None,
+        pool=annotation_or_label(keys.pool, annotations, labels) or None,
         preemptible=raw_preemptible == "true",
         container_id=container_id,
         container_hash=stable_hash64(container_id),

@@ -65,7 +65,7 @@ def parse_objects(
                     )
                 )
             elif kind == "Pod":
-                pods.append(pod_facts(msgspec.convert(obj, Pod)))
+                pods.append(pod_facts(msgspec.convert(obj, Pod), parsing.keys))
         except (msgspec.ValidationError, QuantityError) as exc:
             raise SnapshotFileError(f"{origin}: object #{index} ({kind} {name}): {exc}") from exc
     return nodes, pods

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+
+import msgspec
 
 from app.contract import GFD_MEMORY_LABEL, GFD_PRODUCT_LABEL, SPOT_LABELS, Keys
 from app.wire.quantity import QuantityError, quantity_to_int
@@ -48,10 +51,45 @@ class PodFacts:
     node_name: str | None
     phase: str | None
     requests: Mapping[str, int]
+    container_id: str = ""
+    """The pod's container ID if it names one and is pending (bound pods do not need it)."""
 
     @property
     def holds_resources(self) -> bool:
         return bool(self.node_name) and self.phase not in TERMINAL_PHASES
+
+    @property
+    def waits(self) -> bool:
+        """Not bound yet, nor finished."""
+        return not self.node_name and self.phase not in TERMINAL_PHASES
+
+
+WorkloadKey = tuple[str, str, tuple[tuple[str, int], ...]]
+
+
+def workload_key(pod: PodFacts) -> WorkloadKey | None:
+    """Pods with the same key are replicas of one workload as far as placement goes: same
+    namespace, container ID and requests. None when the pod names no container ID."""
+    if not pod.container_id:
+        return None
+    return (pod.namespace, pod.container_id, tuple(sorted(pod.requests.items())))
+
+
+def annotation_or_label(
+    key: str, annotations: Mapping[str, str] | None, labels: Mapping[str, str] | None
+) -> str | None:
+    """A pod fact that may be set either way: the annotation wins."""
+    value = (annotations or {}).get(key)
+    return (labels or {}).get(key) if value is None else value
+
+
+_string_map = msgspec.json.Decoder(dict[str, str] | None)
+
+
+def _string_map_of(value: Mapping[str, str] | msgspec.Raw | None) -> Mapping[str, str] | None:
+    if isinstance(value, msgspec.Raw):
+        return _string_map.decode(value) if value else None
+    return value
 
 
 def normalise_gpu_product(product: str, aliases: Mapping[str, str]) -> str:
@@ -112,9 +150,19 @@ def node_facts(node: Node, keys: Keys, gpu_resource: str, aliases: Mapping[str, 
     )
 
 
-def pod_facts(pod: Pod | AccountedPod) -> PodFacts:
-    """Parse a pod for accounting. Raises ``QuantityError`` if a request is malformed."""
+def pod_facts(pod: Pod | AccountedPod, keys: Keys | None = None) -> PodFacts:
+    """Parse a pod for accounting. Raises ``QuantityError`` if a request is malformed. With
+    ``keys``, a pending pod's container ID is read too (an unreadable label map reads as none)."""
     meta = pod.metadata
+    container_id = ""
+    if keys is not None and not pod.spec.nodeName:
+        try:
+            found = annotation_or_label(
+                keys.container_id, _string_map_of(meta.annotations), _string_map_of(meta.labels)
+            )
+        except msgspec.DecodeError:
+            found = None
+        container_id = sys.intern(found) if found else ""
     return PodFacts(
         uid=meta.uid or f"{meta.namespace}/{meta.name}",
         namespace=meta.namespace,
@@ -122,4 +170,5 @@ def pod_facts(pod: Pod | AccountedPod) -> PodFacts:
         node_name=pod.spec.nodeName or None,
         phase=pod.status.phase,
         requests=pod_requests(pod),
+        container_id=container_id,
     )

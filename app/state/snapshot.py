@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import time
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,7 +20,7 @@ import numpy as np
 from app.config import Settings
 from app.contract import Keys
 from app.state.ledger import NodeLedger, Reservation
-from app.state.records import NodeFacts, PodFacts
+from app.state.records import NodeFacts, PodFacts, WorkloadKey, workload_key
 from app.state.table import UNKNOWN_ROW, IntArray, NodeTable
 from app.wire.quantity import CPU
 from app.wire.requests import PODS
@@ -72,6 +72,9 @@ class Snapshot:
         self._bound_since: dict[str, float] = {}  # pod uid → when this snapshot saw it bound
         self._gone: dict[str, float] = {}  # uid of a deleted pod → when (oldest first)
         self._reserving_nodes: dict[str, set[str]] = {}  # pod uid → nodes whose ledger names it
+        # pending pods that name a container ID, per workload, in the order first seen pending
+        self._waiting: dict[WorkloadKey, dict[str, None]] = {}
+        self._waiting_key: dict[str, WorkloadKey] = {}  # pod uid → its key in _waiting
         self._next_expiry = float("inf")
         self.listeners: list[Callable[[], None]] = []
         """Called after every change (on the mutating thread), e.g. to wake waiters."""
@@ -158,6 +161,7 @@ class Snapshot:
         """Add or replace a pod; only pods holding resources count against their node."""
         self._uncount(facts.uid)
         self.pods[facts.uid] = facts
+        self._queue_waiting(facts)
         self._uid_by_name[(facts.namespace, facts.name)] = facts.uid
         was_bound = facts.uid in self._bound
         if facts.node_name:
@@ -182,6 +186,7 @@ class Snapshot:
         if self._uid_by_name.get((facts.namespace, facts.name)) == uid:
             del self._uid_by_name[(facts.namespace, facts.name)]
         self._uncount(uid)
+        self._unqueue_waiting(uid)
         self._bound_since.pop(uid, None)
         self._bound.discard(uid)
         self._forget_gone(now := self.clock())
@@ -234,6 +239,7 @@ class Snapshot:
                 setattr(forked, name, copy.copy(value))
         forked.table = copy.deepcopy(self.table)
         forked._reserving_nodes = {uid: set(n) for uid, n in self._reserving_nodes.items()}
+        forked._waiting = {key: dict(uids) for key, uids in self._waiting.items()}
         forked.listeners = []
         return forked
 
@@ -255,6 +261,20 @@ class Snapshot:
         uid = self._uid_by_name.get((namespace, name))
         return None if uid is None else self.pods.get(uid)
 
+    def waiting_like(self, pod: PodFacts) -> Iterator[PodFacts]:
+        """The pending pods of ``pod``'s workload (same namespace, container ID and requests;
+        ``pod`` itself excluded), in the order this snapshot first saw them pending — the
+        order kube-scheduler's queue takes pods of equal priority. Nothing if it names no
+        container ID."""
+        key = workload_key(pod)
+        for uid in () if key is None else self._waiting.get(key, ()):
+            if uid != pod.uid:
+                yield self.pods[uid]
+
+    def has_reservations(self, uid: str) -> bool:
+        """Whether any node's ledger, as last read, names the pod."""
+        return uid in self._reserving_nodes
+
     def is_bound(self, uid: str) -> bool:
         """Whether this snapshot has seen the pod with a node."""
         return uid in self._bound
@@ -273,7 +293,8 @@ class Snapshot:
         for name in nodes:
             for entry in self.reservations_on(name):
                 if entry.pod_uid == uid and entry.live(now):
-                    held[name] = self.table.vector(dict(entry.requests))
+                    vector = self.table.vector(dict(entry.requests))
+                    held[name] = held[name] + vector if name in held else vector
         return held
 
     def reservations_on(self, node: str) -> tuple[Reservation, ...]:
@@ -318,6 +339,23 @@ class Snapshot:
         if counted is not None:
             node, vector = counted
             self._add_usage(node, -vector)
+
+    def _queue_waiting(self, facts: PodFacts) -> None:
+        key = workload_key(facts) if facts.waits else None
+        if self._waiting_key.get(facts.uid) == key:
+            return  # unchanged: keeps its place
+        self._unqueue_waiting(facts.uid)
+        if key is not None:
+            self._waiting.setdefault(key, {})[facts.uid] = None
+            self._waiting_key[facts.uid] = key
+
+    def _unqueue_waiting(self, uid: str) -> None:
+        key = self._waiting_key.pop(uid, None)
+        if key is not None:
+            group = self._waiting[key]
+            del group[uid]
+            if not group:
+                del self._waiting[key]
 
     def _unindex_reservations(self, ledger: NodeLedger) -> None:
         for entry in ledger.reservations:
