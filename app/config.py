@@ -112,6 +112,13 @@ class Bind(_Section):
     backoff_initial_seconds: float = Field(0.01, gt=0)
     backoff_max_seconds: float = Field(0.4, gt=0)
     request_timeout_seconds: float = Field(1.0, gt=0)
+    reserve_ahead: int = Field(4, ge=0, le=64)
+    """A reservation write also reserves the node for up to this many pending pods of the same
+    workload (namespace, container ID and requests), which then bind without a write; 0 turns
+    it off (see app.commit.ahead)."""
+    reserve_ahead_ttl_seconds: float = Field(30.0, gt=0)
+    """How long an entry reserved ahead holds its room if its pod is not bound by then. An entry
+    is used only while more than budget_seconds + 10 s of this is left."""
 
 
 class Kube(_Section):

@@ -45,6 +45,12 @@ class Metrics:
             "Reservation writes refused with 409 Conflict (another writer got there first).",
             registry=r,
         )
+        self.reserved_ahead = Counter(
+            f"{PREFIX}_reserved_ahead_total",
+            "Entries reserved ahead for pending pods of the same workload (event=written), and "
+            "binds that found theirs and wrote nothing (event=used).",
+            ["event"], registry=r,
+        )  # fmt: skip
         self.bind_retries = Counter(
             f"{PREFIX}_bind_retries_total", "Reservation attempts after the first.", registry=r
         )

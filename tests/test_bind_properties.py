@@ -57,13 +57,25 @@ def committed(apiserver: ApiServerStandIn, name: str) -> int:
 
 
 async def run(
-    batches_: list[list[tuple[str, int, int, str]]], sizes: list[int], refusal: int = 500
+    batches_: list[list[tuple[str, int, int, str]]],
+    sizes: list[int],
+    refusal: int = 500,
+    workloads: int = 0,
 ) -> None:
+    """``workloads``: that many container IDs shared round-robin by the pods, so binds reserve
+    the node ahead for pods of the same workload and size (0: every pod is its own)."""
     with ApiServerStandIn() as apiserver:
         for name in NODES:
             apiserver.add_node(node(name, cpu=str(CPU_PER_NODE)))
         pods: list[dict[str, Any]] = [
-            apiserver.add_pod(pod(f"p{i}", cpu=str(sizes[i]))) for i in range(PODS)
+            apiserver.add_pod(
+                pod(
+                    f"p{i}",
+                    cpu=str(sizes[i]),
+                    annotations={P + "container-id": f"w{i % workloads}"} if workloads else None,
+                )
+            )
+            for i in range(PODS)
         ]
         async with replicas(apiserver, 2) as group:
             for replica in group:
@@ -103,3 +115,13 @@ def test_no_interleaving_over_commits_when_refusals_release(
     """As above with definitive refusals (422), whose reservations are released: a 500 leaves
     the outcome unknown and keeps them."""
     asyncio.run(run(batches_, sizes, refusal=422))
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(batches, st.lists(st.integers(1, 2), min_size=PODS, max_size=PODS), st.integers(1, 2))
+def test_no_interleaving_over_commits_when_pods_are_reserved_ahead(
+    batches_: list[list[tuple[str, int, int, str]]], sizes: list[int], workloads: int
+) -> None:
+    """As above with pods sharing container IDs: writes reserve the node ahead for pending pods
+    of the same workload and size, and those pods' binds to that node write nothing."""
+    asyncio.run(run(batches_, sizes, refusal=422, workloads=workloads))

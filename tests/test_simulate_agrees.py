@@ -3,7 +3,11 @@ once through ``simulate`` and once, pod by pod in the same queue order, through 
 filter → prioritize (on the kept nodes) → bind against the API-server stand-in, waiting for the
 watch to show each pod bound. Same nodes and the same grouped reasons; ties (equal extender
 scores, which kube-scheduler breaks with its own plugins' scores and then at random) go to the
-lowest node name in both."""
+lowest node name in both.
+
+The live replica does not reserve ahead: its guesses follow the order pods were first seen
+pending (here the stand-in's list, sorted by name, as kube-scheduler's own queue would take
+them), not this file's order, and ``simulate`` models placements, not those holds."""
 
 from __future__ import annotations
 
@@ -63,7 +67,7 @@ async def test_simulate_places_the_example_pods_where_the_live_verbs_do(
 
     apiserver.load_objects(_json_ready(o) for o in kube_objects(read_documents(CLUSTER)))
     apiserver.load_objects(_json_ready(o) for o in kube_objects(read_documents(PENDING)))
-    async with replicas(apiserver, 1) as [replica]:
+    async with replicas(apiserver, 1, bind={"reserve_ahead": 0}) as [replica]:
         names = sorted(replica.snapshot.nodes)
         actual = []
         for pending in pods:

@@ -10,7 +10,9 @@ Binding.
    resourceVersion, or create the Lease if the node has none yet. 409 → someone else wrote (or
    created it) first: back off (jittered), re-read, re-decide from scratch; never replay the
    old write. Binds waiting for the same node in this replica share one write (group commit):
-   decided in arrival order, each within what the earlier ones left.
+   decided in arrival order, each within what the earlier ones left. The write also reserves
+   the node ahead for the next pending pods of the same workload (``app.commit.ahead``); a pod
+   whose entry reserved ahead is in the ledger skips this step.
 5. POST the Binding with the pod's UID as precondition. Refused (4xx) → release the
    reservation (best effort; the TTL covers the rest). No answer, or a 5xx → keep it: the pod
    may be bound.
@@ -30,6 +32,13 @@ from typing import Any, TypeVar
 
 import msgspec
 
+from app.commit.ahead import (
+    CLOCK_SKEW_SECONDS,
+    affinity_pulls,
+    entry_requests,
+    reserve_ahead,
+    usable_entry,
+)
 from app.commit.ledger_write import admit_in_order, free_for, ledger_after
 from app.config import Settings
 from app.contract import LEDGER_OF_NODE
@@ -81,6 +90,8 @@ class Attempts:
     reservations: int = 0
     conflicts: int = 0
     binding_sent: bool = False
+    reserved_ahead: bool = False
+    """The node held an entry reserved ahead for the pod: nothing was written."""
 
 
 @dataclass(eq=False)
@@ -172,7 +183,8 @@ class Binder:
             extra={
                 "verb": "bind", "pod": f"{args.PodNamespace}/{args.PodName}", "node": args.Node,
                 "outcome": outcome, "reason": error, "reservations": attempts.reservations,
-                "conflicts": attempts.conflicts, "duration_ms": round(elapsed * 1000, 2),
+                "conflicts": attempts.conflicts, "reserved_ahead": attempts.reserved_ahead,
+                "duration_ms": round(elapsed * 1000, 2),
             },
         )  # fmt: skip
         return 200, encode({"Error": error})
@@ -297,6 +309,9 @@ class Binder:
                 raise BindError(f"node {name}: {ledger.problem}", "bad_ledger")
             reservations = () if ledger is None else ledger.reservations
             now = self.wall_clock()
+            batch = self._take_reserved_ahead(batch, reservations, now)
+            if not batch and not releases:
+                return
             used = dict(zip(tracked, self.snapshot.usage(name).tolist(), strict=True))
             free = free_for(
                 allocatable={r: node.allocatable.get(r, 0) for r in tracked},
@@ -323,11 +338,13 @@ class Binder:
                 Reservation(
                     pod_uid=w.pod.uid,
                     pod=f"{w.pod.namespace}/{w.pod.name}",
-                    requests=tuple(sorted((r, a) for r, a in w.requests.items() if a)),
+                    requests=entry_requests(w.requests),
                     expires_at=now + self.bind_settings.reservation_ttl_seconds,
                 )
                 for w in admitted
             ]
+            ahead = self._ahead(admitted, batch, reservations, free, now)
+            entries += ahead
             text = ledger_after(
                 reservations, add=entries, remove=releases, now=now, settled=self._settled
             )
@@ -348,6 +365,8 @@ class Binder:
             if reply.ok:
                 written = ledger_of(_lease_decoder.decode(reply.body), self.ledger_key)
                 self.snapshot.set_ledger(written)  # this replica sees its own reservations now
+                if ahead:
+                    self.metrics.reserved_ahead.labels("written").inc(len(ahead))
                 for waiting in admitted:
                     if waiting.done.done():  # gave up while the write was in flight
                         self._release_later(name, waiting.pod.uid)
@@ -371,6 +390,64 @@ class Binder:
             await asyncio.sleep(pause)
             delay = min(delay * 2, self.bind_settings.backoff_max_seconds)
             fresh = False  # re-read the ledger and re-decide from scratch
+
+    def _take_reserved_ahead(
+        self, batch: list[_Waiting], ledger: tuple[Reservation, ...], now: float
+    ) -> list[_Waiting]:
+        """Answer the binds whose pod the ledger already holds an entry reserved ahead for
+        (nothing to write: the entry stands until it expires or the pod settles); the rest."""
+        if not any(e.ahead for e in ledger):
+            return batch
+        min_life = self.bind_settings.budget_seconds + CLOCK_SKEW_SECONDS
+        rest: list[_Waiting] = []
+        for waiting in batch:
+            if usable_entry(ledger, waiting.pod.uid, waiting.requests, now=now, min_life=min_life):
+                waiting.attempts.reserved_ahead = True
+                self.metrics.reserved_ahead.labels("used").inc()
+                waiting.done.set_result(None)
+            else:
+                rest.append(waiting)
+        return rest
+
+    def _ahead(
+        self,
+        admitted: list[_Waiting],
+        batch: list[_Waiting],
+        ledger: tuple[Reservation, ...],
+        free: dict[str, int],
+        now: float,
+    ) -> list[Reservation]:
+        """Entries reserved ahead, in what the admitted binds leave free, for the next pending
+        pods of each admitted pod's workload."""
+        limit = self.bind_settings.reserve_ahead
+        if not limit or not admitted:
+            return []
+        left = dict(free)
+        for waiting in admitted:
+            for resource, amount in waiting.requests.items():
+                left[resource] = left.get(resource, 0) - amount
+        snapshot = self.snapshot
+        skip = {w.pod.uid for w in batch} | {e.pod_uid for e in ledger}
+        expires_at = now + self.bind_settings.reserve_ahead_ttl_seconds
+        gpu_resource = snapshot.parsing.gpu_resource
+        entries: list[Reservation] = []
+        for waiting in admitted:
+            if not affinity_pulls(self.settings.scoring, waiting.requests, gpu_resource):
+                continue
+            pending = (
+                p
+                for p in snapshot.waiting_like(waiting.pod)
+                if not snapshot.has_reservations(p.uid) and not snapshot.accounted(p.uid)
+            )
+            found = reserve_ahead(
+                pending, waiting.requests, left, limit=limit, skip=skip, expires_at=expires_at
+            )
+            for entry in found:
+                skip.add(entry.pod_uid)
+                for resource, amount in entry.requests:
+                    left[resource] = left.get(resource, 0) - amount
+            entries += found
+        return entries
 
     def _queue_release(self, node: str, pod_uid: str, deadline: float) -> asyncio.Future[None]:
         """Queue a best-effort release for the node's next write; done when it was tried."""
@@ -445,8 +522,10 @@ class Binder:
                 deadline, self._binding, args.PodNamespace, args.PodName, args.PodUID, args.Node
             )
         except NotSent:
-            # never sent, so the pod is not bound: give its capacity back (after the reply)
-            self._release_later(args.Node, pod.uid)
+            # never sent, so the pod is not bound: give its capacity back (after the reply); an
+            # entry reserved ahead stays until it expires or the pod settles
+            if not attempts.reserved_ahead:
+                self._release_later(args.Node, pod.uid)
             raise
         except BindError as exc:
             raise BindError(
@@ -469,7 +548,8 @@ class Binder:
             current = await self._current_node_of(args, deadline)
             if current == args.Node:
                 return  # an earlier attempt of ours (or an equal decision) already bound it
-        await self._release(args, pod, deadline)
+        if not attempts.reserved_ahead:
+            await self._release(args, pod, deadline)
         raise BindError(_api_message("binding the pod", reply), _outcome(reply))
 
     async def _binding(

@@ -71,9 +71,19 @@ def ledger_after(
     settled: Callable[[str], bool],
 ) -> str:
     """The ledger annotation after one write: pruned, the entries of ``remove`` dropped, and
-    ``add`` appended (replacing any older entry of the same pod)."""
-    replaced = {e.pod_uid for e in add} | set(remove)
-    kept = [e for e in pruned(ledger, now=now, settled=settled) if e.pod_uid not in replaced]
+    ``add`` appended. A pod decided here replaces any older entry of its own, reserved ahead or
+    not; a release (``remove``) never drops an entry reserved ahead, which only expiry or its
+    pod settling removes (see ``app.state.ledger``)."""
+    decided = {e.pod_uid for e in add if not e.ahead}
+    released = set(remove)
+    adding = {e.key for e in add}
+    kept = [
+        e
+        for e in pruned(ledger, now=now, settled=settled)
+        if e.pod_uid not in decided
+        and e.key not in adding
+        and (e.ahead or e.pod_uid not in released)
+    ]
     return format_ledger([*kept, *add])
 
 

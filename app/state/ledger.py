@@ -7,6 +7,10 @@ included) and Node objects do not grow with the ledger.
 
 Format (compact JSON): ``{"<pod uid>": {"r": {"cpu": 2000, "pods": 1}, "e": 1764280000.5,
 "p": "namespace/name"}}`` — requests in the extender's integer units, expiry as Unix seconds.
+An entry reserved *ahead* for a pending pod (``app.commit.ahead``) is keyed ``"<pod uid>~ahead"``:
+it is dropped only when it expires or its pod is settled, never by a release or a later decision,
+so a replica that sees it may bind the pod without writing. Extenders that predate it read it as
+the entry of a pod they never see bound, counted until it expires: conservative.
 """
 
 from __future__ import annotations
@@ -18,6 +22,9 @@ import msgspec
 
 from app.wire.types import Lease
 
+AHEAD_SUFFIX = "~ahead"
+"""Key suffix of an entry reserved ahead (pod UIDs never contain "~")."""
+
 
 @dataclass(frozen=True, slots=True)
 class Reservation:
@@ -27,6 +34,13 @@ class Reservation:
     pod: str
     requests: tuple[tuple[str, int], ...]
     expires_at: float
+    ahead: bool = False
+    """Reserved ahead for a pending pod of the same workload (see the module docstring)."""
+
+    @property
+    def key(self) -> str:
+        """The entry's key in the annotation."""
+        return self.pod_uid + AHEAD_SUFFIX if self.ahead else self.pod_uid
 
     def live(self, now: float) -> bool:
         return self.expires_at > now
@@ -57,12 +71,13 @@ def parse_ledger(text: str | None) -> tuple[Reservation, ...]:
             raise LedgerError("reservation ledger is not a JSON object")
         return tuple(
             Reservation(
-                pod_uid=uid,
+                pod_uid=key.removesuffix(AHEAD_SUFFIX),
                 pod=str(entry.get("p", "")),
                 requests=tuple(sorted((str(k), int(v)) for k, v in entry["r"].items())),
                 expires_at=float(entry["e"]),
+                ahead=key.endswith(AHEAD_SUFFIX),
             )
-            for uid, entry in data.items()
+            for key, entry in data.items()
         )
     except (msgspec.DecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
         raise LedgerError(f"reservation ledger is unreadable: {exc}") from exc
@@ -83,7 +98,7 @@ def format_ledger(entries: tuple[Reservation, ...] | list[Reservation]) -> str:
     """The annotation value for ``entries`` (stable key order, compact)."""
     return msgspec.json.encode(
         {
-            e.pod_uid: {"r": dict(e.requests), "e": round(e.expires_at, 3), "p": e.pod}
-            for e in sorted(entries, key=lambda e: e.pod_uid)
+            e.key: {"r": dict(e.requests), "e": round(e.expires_at, 3), "p": e.pod}
+            for e in sorted(entries, key=lambda e: e.key)
         }
     ).decode()
