@@ -2,7 +2,9 @@
 profile and cache) × 3 extender replicas, 400 pods onto 10 nodes that hold exactly 200.
 
 Each kube-scheduler alone never over-commits a node it knows about; three of them only learn of
-each other's pods through their watches. The extender's CAS ledger is what keeps them apart.
+each other's pods through their watches. The extender's CAS ledger is what keeps them apart. In
+the ``workloads`` case the pods share container IDs, so binds also reserve nodes ahead for
+pending pods of the same workload and bind those without a write.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 
+import httpx
 import pytest
 
 from app.wire.quantity import quantity_to_int
@@ -55,7 +58,14 @@ def requested(pods: dict[str, JSON], resource: str) -> Counter[str]:
     return used
 
 
-@pytest.mark.parametrize("kind", ["cpu", "gpu"])
+def reserved_ahead_used(url: str) -> float:
+    """Binds that found an entry reserved ahead and wrote nothing, from a replica's /metrics."""
+    text = httpx.get(f"{url}/metrics", timeout=10).text
+    prefix = 'placement_extender_reserved_ahead_total{event="used"} '
+    return sum(float(line[len(prefix) :]) for line in text.splitlines() if line.startswith(prefix))
+
+
+@pytest.mark.parametrize("kind", ["cpu", "gpu", "workloads"])
 def test_racing_schedulers_never_over_commit(scenario: Scenario, kind: str) -> None:
     gpu = kind == "gpu"
     create_nodes(scenario.core, [
@@ -64,11 +74,13 @@ def test_racing_schedulers_never_over_commit(scenario: Scenario, kind: str) -> N
         for i in range(NODES)
     ])  # fmt: skip
     names = [f"sched-{i}" for i in range(SCHEDULERS)]
-    for name in names:
-        scenario.scheduler(scenario.extender(name=f"extender-for-{name}"), name=name)
+    extenders = [scenario.extender(name=f"extender-for-{name}") for name in names]
+    for extender, name in zip(extenders, names, strict=True):
+        scenario.scheduler(extender, name=name)
     pods = [
         pod(f"race-{i}", scheduler=names[i % SCHEDULERS], cpu="10m" if gpu else "100m",
-            memory="16Mi", gpus=1 if gpu else 0)
+            memory="16Mi", gpus=1 if gpu else 0,
+            annotations={KEYS.container_id: f"fn-{i % 8}"} if kind == "workloads" else None)
         for i in range(PODS)
     ]  # fmt: skip
     create_pods(scenario.core, pods)
@@ -82,3 +94,5 @@ def test_racing_schedulers_never_over_commit(scenario: Scenario, kind: str) -> N
     over = {n: u for n, u in used.items() if u > per_node}
     assert not over, f"over-committed nodes ({resource}): {over}"
     assert sum(used.values()) == CAPACITY * (1 if gpu else 100)
+    if kind == "workloads":
+        assert sum(reserved_ahead_used(e.url) for e in extenders) > 0
