@@ -11,7 +11,8 @@ turn on fresh pending pods (the order rotates each round):
   (filter + prioritize + CAS bind).
 
 Diagnostic set-ups, run only when named in ``--setups``: ``ours-nobind`` (the profile without
-``bindVerb``: kube-scheduler binds) and ``ours-tls`` (the profile over the chart's mutual TLS).
+``bindVerb``: kube-scheduler binds), ``ours-tls`` (the profile over the chart's mutual TLS) and
+``ours-noahead`` (no reserving ahead: every bind writes its reservation).
 
 pods/s counts from the first bind to the last, seen by a watch. CPU per pod is each process's
 user+system time over the run divided by the pods; connections per pod counts the TCP
@@ -33,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import trustme
 from kubernetes.client import (
     CoordinationV1Api,
@@ -41,6 +43,7 @@ from kubernetes.client import (
     V1Namespace,
     V1ObjectMeta,
 )
+from prometheus_client.parser import text_string_to_metric_families
 
 from bench.bind_watch import BindWatch
 from bench.common import machine, markdown_table
@@ -65,7 +68,8 @@ from tests.controlplane.processes import Proc, free_port, wait_until
 SETUPS = ("none", "floor", "ours")
 NOBIND = "ours-nobind"  # filter + prioritize only; kube-scheduler binds (not a product set-up)
 TLS = "ours-tls"  # ours over the chart's mutual TLS (tls.enabled)
-DIAGNOSTICS = (NOBIND, TLS)
+NOAHEAD = "ours-noahead"  # ours with bind.reserve_ahead = 0: every bind writes its reservation
+DIAGNOSTICS = (NOBIND, TLS, NOAHEAD)
 NAMESPACE = "bench"
 RESULTS = Path(__file__).resolve().parents[1] / "loadtest" / "results" / "cluster.json"
 
@@ -80,6 +84,9 @@ class Run:
     connections_per_pod: float
     """TCP connections accepted on the machine during the run, per pod (kube-scheduler's to
     the extender, and every other)."""
+    lease_writes_per_pod: float = 0.0
+    """Lease creates and patches kube-apiserver served during the run, per pod (the extender's
+    reservation writes)."""
 
 
 @dataclass
@@ -134,11 +141,13 @@ class Bench:
         measured = [p for p in procs.values()]
         cpu_before = {k: p.cpu_seconds() for k, p in self._measured(procs).items()}
         accepted_before = tcp_connections_accepted()
+        writes_before = self.lease_writes()
         try:
             if not watch.wait_for(pods, timeout=max(600, pods / 5)):
                 raise RuntimeError(f"{setup}: {len(watch.bound_at)}/{pods} bound in time")
             cpu = {k: p.cpu_seconds() - cpu_before[k] for k, p in self._measured(procs).items()}
             connections = tcp_connections_accepted() - accepted_before
+            writes = self.lease_writes() - writes_before
         finally:
             watch.close()
             for proc in measured:
@@ -146,7 +155,27 @@ class Bench:
         times = sorted(watch.bound_at.values())
         rate = (len(times) - 1) / (times[-1] - times[0])
         self._reset(pods)
-        return Run(setup, rate, {k: 1000 * v / pods for k, v in cpu.items()}, connections / pods)
+        cpu_ms = {k: 1000 * v / pods for k, v in cpu.items()}
+        return Run(setup, rate, cpu_ms, connections / pods, writes / pods)
+
+    def lease_writes(self) -> float:
+        """Lease creates and patches served so far (kube-apiserver's apiserver_request_total;
+        kube-apiserver's own identity Lease is renewed with PUT, not counted)."""
+        ca = self.plane.workdir / "apiserver-certs" / "apiserver.crt"
+        reply = httpx.get(
+            f"{self.plane.url}/metrics", verify=str(ca), timeout=30,
+            headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+        )  # fmt: skip
+        reply.raise_for_status()
+        return sum(
+            sample.value
+            for family in text_string_to_metric_families(reply.text)
+            if family.name == "apiserver_request"
+            for sample in family.samples
+            if sample.name == "apiserver_request_total"
+            and sample.labels.get("resource") == "leases"
+            and sample.labels.get("verb") in ("PATCH", "POST", "CREATE")
+        )
 
     def _measured(self, procs: dict[str, Proc]) -> dict[str, Proc]:
         assert self.plane.apiserver is not None and self.plane.etcd is not None
@@ -166,7 +195,9 @@ class Bench:
             config = plain_config(kubeconfig, name, f"http://127.0.0.1:{port}")
         else:
             tls = setup == TLS
-            env = self._tls.extender_env if tls else None
+            env = dict(self._tls.extender_env) if tls else {}
+            if setup == NOAHEAD:
+                env["PLACEMENT_EXTENDER_BIND__RESERVE_AHEAD"] = "0"
             replica = self.plane.extender("extender", env, timeout=300)
             procs["extender"] = replica.proc
             config = scheduler_config(
@@ -260,15 +291,16 @@ def report(sizes: list[Size]) -> str:
                 for proc, ms in run.cpu_ms_per_pod.items():
                     cpu.setdefault(proc, []).append(ms)
             connections = statistics.median(r.connections_per_pod for r in runs)
+            writes = statistics.median(r.lease_writes_per_pod for r in runs)
             cpu_text = ", ".join(f"{k} {statistics.median(v):.2f}" for k, v in sorted(cpu.items()))
             rows.append([setup, " / ".join(f"{r:.0f}" for r in rates),
                          f"{statistics.median(rates):.0f}",
                          f"{statistics.median(rates) / floor:.2f}×" if floor else "–",
-                         cpu_text, f"{connections:.2f}"])  # fmt: skip
+                         cpu_text, f"{connections:.2f}", f"{writes:.2f}"])  # fmt: skip
         lines.append(f"### {size.nodes:,} nodes / {size.pods:,} pods\n")
         lines.append(markdown_table(
             ["set-up", "pods/s per round", "median", "÷ floor", "CPU ms per pod (median)",
-             "TCP connections per pod"], rows
+             "TCP connections per pod", "Lease writes per pod"], rows
         ))  # fmt: skip
         lines.append("")
     return "\n".join(lines)
@@ -288,6 +320,9 @@ def write_results(sizes: list[Size], path: Path) -> None:
                         "cpu_ms_per_pod": [r.cpu_ms_per_pod for r in s.runs if r.setup == setup],
                         "connections_per_pod": [
                             r.connections_per_pod for r in s.runs if r.setup == setup
+                        ],
+                        "lease_writes_per_pod": [
+                            r.lease_writes_per_pod for r in s.runs if r.setup == setup
                         ],
                     }
                     for setup in (*SETUPS, *DIAGNOSTICS)
