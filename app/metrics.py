@@ -51,6 +51,8 @@ class Metrics:
             "binds that found theirs and wrote nothing (event=used).",
             ["event"], registry=r,
         )  # fmt: skip
+        for event in ("written", "used"):  # exported from zero, so rate() sees the first
+            self.reserved_ahead.labels(event)
         self.bind_retries = Counter(
             f"{PREFIX}_bind_retries_total", "Reservation attempts after the first.", registry=r
         )

@@ -33,6 +33,23 @@ batches = st.lists(
     min_size=1,
     max_size=4,
 )
+# mostly replica 0 onto node a, so that a replica sees a workload land there twice and reserves
+# ahead for the rest
+mostly_0, mostly_a = st.sampled_from((0, 0, 0, 1)), st.sampled_from(("a", "a", "a", "b"))
+clustered_batches = st.lists(
+    st.lists(
+        st.one_of(
+            st.tuples(st.just("bind"), mostly_0, st.integers(0, PODS - 1), mostly_a),
+            st.tuples(st.just("bind"), mostly_0, st.integers(0, PODS - 1), mostly_a),
+            st.tuples(st.just("refused"), mostly_0, st.integers(0, PODS - 1), mostly_a),
+            delete_op,
+        ),
+        min_size=1,
+        max_size=4,
+    ),
+    min_size=2,
+    max_size=8,
+)
 
 
 def committed(apiserver: ApiServerStandIn, name: str) -> int:
@@ -118,7 +135,11 @@ def test_no_interleaving_over_commits_when_refusals_release(
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(batches, st.lists(st.integers(1, 2), min_size=PODS, max_size=PODS), st.integers(1, 2))
+@given(
+    clustered_batches,
+    st.lists(st.sampled_from((1, 1, 1, 2)), min_size=PODS, max_size=PODS),
+    st.integers(1, 2),
+)
 def test_no_interleaving_over_commits_when_pods_are_reserved_ahead(
     batches_: list[list[tuple[str, int, int, str]]], sizes: list[int], workloads: int
 ) -> None:

@@ -46,31 +46,52 @@ def used(replica: Replica) -> float:
     return found or 0.0
 
 
+async def settle_on(replica: Replica, pods: list[dict[str, Any]], node_name: str) -> None:
+    """Bind ``pods`` to the node one by one: the workload's pods are seen landing there."""
+    for created in pods:
+        assert await replica.bind(created, node_name) == ""
+
+
 async def test_a_write_reserves_the_node_ahead_for_the_next_pods_of_the_workload(
     apiserver: ApiServerStandIn,
 ) -> None:
     apiserver.add_node(node("n", cpu="16"))
     async with replicas(apiserver, 1) as [replica]:
-        pods = await workload(apiserver, replica, 6)
+        pods = await workload(apiserver, replica, 7)
         await pending(apiserver, replica, **web("other", container_id="api"))
         await pending(apiserver, replica, **web("bigger", cpu="2"))
-        assert await replica.bind(pods[0], "n") == ""
+        await settle_on(replica, pods[:1], "n")
+        assert entries(apiserver, "n") == {"w0": False}  # no sign yet that w* lands here
+        await settle_on(replica, pods[1:2], "n")
         # the next four of the same namespace, container ID and requests, in the order seen
         assert entries(apiserver, "n") == {
-            "w0": False, "w1": True, "w2": True, "w3": True, "w4": True
+            "w0": False, "w1": False, "w2": True, "w3": True, "w4": True, "w5": True
         }  # fmt: skip
+
+
+async def test_only_a_node_the_workload_keeps_landing_on_is_reserved_ahead(
+    apiserver: ApiServerStandIn,
+) -> None:
+    apiserver.add_node(node("a", cpu="16"))
+    apiserver.add_node(node("b", cpu="16"))
+    async with replicas(apiserver, 1) as [replica]:
+        pods = await workload(apiserver, replica, 4)
+        await settle_on(replica, pods[:1], "a")
+        await settle_on(replica, pods[1:2], "b")  # its previous pod went to a
+        assert entries(apiserver, "b") == {"w1": False}
+        await settle_on(replica, pods[2:3], "b")
+        assert entries(apiserver, "b") == {"w1": False, "w2": False, "w3": True}
 
 
 async def test_a_pod_reserved_ahead_binds_without_a_write(apiserver: ApiServerStandIn) -> None:
     apiserver.add_node(node("n", cpu="16"))
     async with replicas(apiserver, 1) as [replica]:
-        pods = await workload(apiserver, replica, 3)
-        assert await replica.bind(pods[0], "n") == ""
+        pods = await workload(apiserver, replica, 4)
+        await settle_on(replica, pods[:2], "n")
         before = writes(apiserver)
-        assert await replica.bind(pods[1], "n") == ""
-        assert await replica.bind(pods[2], "n") == ""
+        await settle_on(replica, pods[2:], "n")
         assert writes(apiserver) == before
-        assert node_of(apiserver, "w1") == node_of(apiserver, "w2") == "n"
+        assert node_of(apiserver, "w2") == node_of(apiserver, "w3") == "n"
         assert used(replica) == 2
 
 
@@ -79,35 +100,35 @@ async def test_another_replica_relies_on_what_it_has_seen_reserved_ahead(
 ) -> None:
     apiserver.add_node(node("n", cpu="16"))
     async with replicas(apiserver, 2) as [first, second]:
-        pods = await workload(apiserver, first, 2)
-        assert await first.bind(pods[0], "n") == ""
-        uid = pods[1]["metadata"]["uid"]
+        pods = await workload(apiserver, first, 3)
+        await settle_on(first, pods[:2], "n")
+        uid = pods[2]["metadata"]["uid"]
         await second.changes.until(lambda: second.snapshot.has_reservations(uid))
         before = writes(apiserver)
-        assert await second.bind(pods[1], "n") == ""
+        assert await second.bind(pods[2], "n") == ""
         assert writes(apiserver) == before and used(second) == 1
 
 
 async def test_reserving_ahead_takes_only_what_is_left_free(apiserver: ApiServerStandIn) -> None:
-    apiserver.add_node(node("n", cpu="3"))
+    apiserver.add_node(node("n", cpu="4"))
     async with replicas(apiserver, 1) as [replica]:
-        pods = await workload(apiserver, replica, 5)
-        assert await replica.bind(pods[0], "n") == ""
-        assert entries(apiserver, "n") == {"w0": False, "w1": True, "w2": True}
+        pods = await workload(apiserver, replica, 6)
+        await settle_on(replica, pods[:2], "n")
+        assert entries(apiserver, "n") == {"w0": False, "w1": False, "w2": True, "w3": True}
         # the pods reserved ahead still find the node; another pod does not
         other = await pending(apiserver, replica, **web("other", container_id="api"))
         assert "no longer fits" in await replica.bind(other, "n")
-        assert await replica.bind(pods[1], "n") == ""
+        assert await replica.bind(pods[2], "n") == ""
 
 
 async def test_a_pod_reserved_elsewhere_is_not_reserved_again(apiserver: ApiServerStandIn) -> None:
     apiserver.add_node(node("a", cpu="16"))
     apiserver.add_node(node("b", cpu="16"))
     async with replicas(apiserver, 1) as [replica]:
-        pods = await workload(apiserver, replica, 4)
-        assert await replica.bind(pods[0], "a") == ""
-        assert await replica.bind(pods[3], "b") == ""  # a wrong guess: w3 was held on a
-        assert entries(apiserver, "b") == {"w3": False}
+        pods = await workload(apiserver, replica, 8)
+        await settle_on(replica, pods[:2], "a")  # holds w2..w5 on a
+        await settle_on(replica, pods[6:8], "b")
+        assert entries(apiserver, "b") == {"w6": False, "w7": False}
 
 
 async def test_a_refused_binding_keeps_the_entry_reserved_ahead(
@@ -115,15 +136,15 @@ async def test_a_refused_binding_keeps_the_entry_reserved_ahead(
 ) -> None:
     apiserver.add_node(node("n", cpu="16"))
     async with replicas(apiserver, 1) as [replica]:
-        pods = await workload(apiserver, replica, 2)
-        assert await replica.bind(pods[0], "n") == ""
+        pods = await workload(apiserver, replica, 3)
+        await settle_on(replica, pods[:2], "n")
         before = writes(apiserver)
-        apiserver.fail_next("POST", r"/pods/w1/binding$", status=422)
-        assert "422" in await replica.bind(pods[1], "n")
-        # nothing to release: the entry stands until it expires or w1 settles, and w1's retry
+        apiserver.fail_next("POST", r"/pods/w2/binding$", status=422)
+        assert "422" in await replica.bind(pods[2], "n")
+        # nothing to release: the entry stands until it expires or w2 settles, and w2's retry
         # still binds without a write
-        assert writes(apiserver) == before and entries(apiserver, "n")["w1"] is True
-        assert await replica.bind(pods[1], "n") == ""
+        assert writes(apiserver) == before and entries(apiserver, "n")["w2"] is True
+        assert await replica.bind(pods[2], "n") == ""
         assert writes(apiserver) == before
 
 
@@ -133,21 +154,22 @@ async def test_an_entry_too_close_to_expiry_is_replaced_by_a_decision(
     """Relied on only while more than the bind budget plus the clock-skew margin is left."""
     apiserver.add_node(node("n", cpu="16"))
     async with replicas(apiserver, 1, bind={"reserve_ahead_ttl_seconds": 5}) as [replica]:
-        pods = await workload(apiserver, replica, 2)
-        assert await replica.bind(pods[0], "n") == ""
+        pods = await workload(apiserver, replica, 3)
+        await settle_on(replica, pods[:2], "n")
+        assert entries(apiserver, "n")["w2"] is True
         before = writes(apiserver)
-        assert await replica.bind(pods[1], "n") == ""
+        assert await replica.bind(pods[2], "n") == ""
         assert writes(apiserver) == before + 1 and used(replica) == 0
-        held = {e.pod.split("/")[1]: e.ahead for e in ledger_of(apiserver, "n")}
-        assert held["w1"] is False  # one entry per pod: the decision replaced the guess
+        # one entry per pod: the decision replaced the guess
+        assert [e.ahead for e in ledger_of(apiserver, "n") if e.pod == "default/w2"] == [False]
 
 
 async def test_reserving_ahead_can_be_turned_off(apiserver: ApiServerStandIn) -> None:
     apiserver.add_node(node("n", cpu="16"))
     async with replicas(apiserver, 1, bind={"reserve_ahead": 0}) as [replica]:
-        pods = await workload(apiserver, replica, 3)
-        assert await replica.bind(pods[0], "n") == ""
-        assert entries(apiserver, "n") == {"w0": False}
+        pods = await workload(apiserver, replica, 4)
+        await settle_on(replica, pods[:2], "n")
+        assert entries(apiserver, "n") == {"w0": False, "w1": False}
 
 
 async def test_gpu_pods_are_not_reserved_ahead_when_their_class_scores_no_affinity(
@@ -157,10 +179,10 @@ async def test_gpu_pods_are_not_reserved_ahead_when_their_class_scores_no_affini
     async with replicas(apiserver, 1) as [replica]:
         pods = [
             await pending(apiserver, replica, name=f"t{i}", gpus=1, annotations={CONTAINER_ID: "t"})
-            for i in range(3)
+            for i in range(4)
         ]
-        assert await replica.bind(pods[0], "g") == ""
-        assert [e.ahead for e in ledger_of(apiserver, "g")] == [False]
+        await settle_on(replica, pods[:2], "g")
+        assert [e.ahead for e in ledger_of(apiserver, "g")] == [False, False]
 
 
 # ---- the pieces, alone ----------------------------------------------------------------------

@@ -26,6 +26,7 @@ import asyncio
 import logging
 import random
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
@@ -45,7 +46,7 @@ from app.contract import LEDGER_OF_NODE
 from app.kube import ApiReply, KubeApi, Unreachable
 from app.metrics import Metrics
 from app.state.ledger import NodeLedger, Reservation, ledger_of
-from app.state.records import NodeFacts, PodFacts, node_facts, pod_facts
+from app.state.records import NodeFacts, PodFacts, WorkloadKey, node_facts, pod_facts, workload_key
 from app.state.snapshot import Snapshot
 from app.wire.codec import BadRequest, decode_binding_args, encode
 from app.wire.quantity import QuantityError
@@ -59,6 +60,8 @@ NOT_FOUND = 404
 SERVER_ERROR = 500
 BUDGET_EXHAUSTED = "budget_exhausted"
 UNKNOWN_OUTCOME = "unknown_outcome"
+LAST_NODES_KEPT = 10_000
+"""Workloads whose last node is remembered (the least recently bound are forgotten)."""
 MIN_CALL_SECONDS = 0.1
 """A call with less of the budget left is not sent: it would mostly time out, and a write whose
 outcome is unknown holds its capacity until the reservation expires."""
@@ -147,6 +150,8 @@ class Binder:
         self.ledger_label = snapshot.parsing.keys.ledger
         self.ledger_namespace = settings.kube.ledger_namespace
         self._queues: dict[str, _NodeQueue] = {}
+        self._last_node: OrderedDict[WorkloadKey, str] = OrderedDict()
+        """Per workload, the node this replica last bound one of its pods to (most recent last)."""
 
     # ---- route adapter -------------------------------------------------------------------
 
@@ -205,6 +210,7 @@ class Binder:
         await self._reserve(args, pod, deadline, attempts)
         await self._create_binding(args, pod, deadline, attempts)
         self.snapshot.set_pod(replace(pod, node_name=args.Node))
+        self._remember_node(pod, args.Node)
         return "bound"
 
     async def _pod(self, args: ExtenderBindingArgs, deadline: float) -> PodFacts:
@@ -343,7 +349,7 @@ class Binder:
                 )
                 for w in admitted
             ]
-            ahead = self._ahead(admitted, batch, reservations, free, now)
+            ahead = self._ahead(name, admitted, batch, reservations, free, now)
             entries += ahead
             text = ledger_after(
                 reservations, add=entries, remove=releases, now=now, settled=self._settled
@@ -411,14 +417,18 @@ class Binder:
 
     def _ahead(
         self,
+        name: str,
         admitted: list[_Waiting],
         batch: list[_Waiting],
         ledger: tuple[Reservation, ...],
         free: dict[str, int],
         now: float,
     ) -> list[Reservation]:
-        """Entries reserved ahead, in what the admitted binds leave free, for the next pending
-        pods of each admitted pod's workload."""
+        """Entries reserved ahead on node ``name``, in what the admitted binds leave free, for
+        the next pending pods of each admitted pod's workload — of a workload whose previous
+        pod bound by this replica went to this node too: where placements scatter (at 5,000
+        nodes kube-scheduler offers each pod a different tenth of them), guesses would only
+        hold room and lengthen the ledger."""
         limit = self.bind_settings.reserve_ahead
         if not limit or not admitted:
             return []
@@ -432,6 +442,9 @@ class Binder:
         gpu_resource = snapshot.parsing.gpu_resource
         entries: list[Reservation] = []
         for waiting in admitted:
+            key = workload_key(waiting.pod)
+            if key is None or self._last_node.get(key) != name:
+                continue  # no sign yet that this workload's pods keep landing here
             if not affinity_pulls(self.settings.scoring, waiting.requests, gpu_resource):
                 continue
             pending = (
@@ -448,6 +461,15 @@ class Binder:
                     left[resource] = left.get(resource, 0) - amount
             entries += found
         return entries
+
+    def _remember_node(self, pod: PodFacts, node: str) -> None:
+        key = workload_key(pod)
+        if key is None:
+            return
+        self._last_node[key] = node
+        self._last_node.move_to_end(key)
+        if len(self._last_node) > LAST_NODES_KEPT:
+            self._last_node.popitem(last=False)
 
     def _queue_release(self, node: str, pod_uid: str, deadline: float) -> asyncio.Future[None]:
         """Queue a best-effort release for the node's next write; done when it was tried."""
