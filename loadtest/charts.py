@@ -25,7 +25,12 @@ SIDES = {
     "go-floor": ("Go peer floor", "#4c9bd6"),
     "target": ("extender", "#e4572e"),
 }
-SETUP_LABELS = {"none": "no extender", "floor": "do-nothing extender", "ours": "placement-extender"}
+SETUP_LABELS = {
+    "none": "no extender",
+    "floor": "do-nothing extender",
+    "ours": "placement-extender",
+    "ours-noahead": "placement-extender, no reserving ahead",
+}
 SETUP_COLOURS = {"none": "#bdbdbd", "floor": "#9e9e9e", "ours": "#e4572e"}
 CLUSTER_FILE = "cluster.json"
 
