@@ -14,8 +14,8 @@ Binding.
    the node ahead for the next pending pods of the same workload (``app.commit.ahead``); a pod
    whose entry reserved ahead is in the ledger skips this step.
 5. POST the Binding with the pod's UID as precondition. Refused (4xx) → release the
-   reservation (best effort; the TTL covers the rest). No answer, or a 5xx → keep it: the pod
-   may be bound.
+   reservation (best effort; the TTL covers the rest; an entry reserved ahead stays). No answer,
+   or a 5xx → keep it: the pod may be bound.
 
 Every step runs inside one time budget, which must stay below kube-scheduler's httpTimeout.
 """
