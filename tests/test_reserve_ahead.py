@@ -7,10 +7,12 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
+from hypothesis import given
+from hypothesis import strategies as st
 
 from app.commit.ledger_write import ledger_after
 from app.config import load_settings
-from app.state.ledger import Reservation, format_ledger, parse_ledger
+from app.state.ledger import LedgerError, Reservation, format_ledger, parse_ledger
 from app.state.records import PodFacts, pod_facts
 from app.state.snapshot import NodeParsing, Snapshot
 from app.wire.types import AccountedPod
@@ -197,6 +199,46 @@ def test_entries_reserved_ahead_round_trip_under_their_own_key() -> None:
     text = format_ledger(ledger)
     assert set(msgspec.json.decode(text)) == {"u1", "u2~ahead"}
     assert parse_ledger(text) == ledger
+
+
+# API strings are valid UTF-8 (no lone surrogates); pod UIDs never contain "~"
+texts = st.text(st.characters(blacklist_categories=("Cs",)), max_size=12)
+uids = st.text(
+    st.characters(blacklist_categories=("Cs",), blacklist_characters="~"), min_size=1, max_size=12
+)
+entries_ = st.lists(
+    st.builds(
+        Reservation,
+        pod_uid=uids,
+        pod=texts,
+        requests=st.lists(
+            st.tuples(texts.filter(bool), st.integers(1, 2**53)),
+            unique_by=lambda r: r[0],
+            max_size=3,
+        ).map(lambda r: tuple(sorted(r))),
+        expires_at=st.integers(0, 2**31).map(float),
+        ahead=st.booleans(),
+    ),
+    unique_by=lambda e: e.key,
+    max_size=6,
+)
+
+
+@given(entries_)
+def test_any_ledger_round_trips(entries: list[Reservation]) -> None:
+    assert sorted(parse_ledger(format_ledger(entries)), key=lambda e: e.key) == sorted(
+        entries, key=lambda e: e.key
+    )
+
+
+@given(st.text(max_size=80) | st.from_regex(r'\{"[a-z~]{0,8}": ?\{.{0,30}\}\}', fullmatch=True))
+def test_any_annotation_reads_as_a_ledger_or_a_clear_error(text: str) -> None:
+    """Whatever another writer left in the annotation: entries, or LedgerError (the node is then
+    not used and never overwritten), never another exception."""
+    try:
+        parse_ledger(text)
+    except LedgerError as exc:
+        assert str(exc).startswith("reservation ledger is")
 
 
 def test_a_release_drops_only_the_pods_own_entry_not_one_reserved_ahead() -> None:
