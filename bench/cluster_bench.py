@@ -1,7 +1,7 @@
 """``make bench-cluster``: a real kube-scheduler's throughput with the extender, scheduler_perf
 style, on a real kube-apiserver + etcd (``KUBEBUILDER_ASSETS``; tests/controlplane).
 
-Per size (nodes / pods), the nodes are created once; then, per round, three set-ups run in
+Per size (nodes / pods), the nodes are created once; then, per round, each set-up runs in
 turn on fresh pending pods (the order rotates each round):
 
 * ``none``: kube-scheduler without an extender;
@@ -16,7 +16,8 @@ Diagnostic set-ups, run only when named in ``--setups``: ``ours-nobind`` (the pr
 
 pods/s counts from the first bind to the last, seen by a watch. CPU per pod is each process's
 user+system time over the run divided by the pods; connections per pod counts the TCP
-connections the machine accepted over the run (kube-scheduler's to the extender, mostly). The
+connections the machine accepted over the run (kube-scheduler's to the extender, mostly); Lease
+writes per pod counts the Lease creates and patches kube-apiserver served over the run. The
 ratio that matters is ours ÷ floor: any extender switches off kube-scheduler's batching of
 identical pods.
 """
