@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
 
-from app.commit.ledger_write import admit_in_order
+from app.commit.ledger_write import admit_in_order, entry_requests
 from app.config import Scoring
 from app.state.ledger import Reservation
 from app.state.records import PodFacts
@@ -35,11 +35,6 @@ def affinity_pulls(scoring: Scoring, requests: Mapping[str, int], gpu_resource: 
     then is the next such pod likely to land where this one did."""
     pods = scoring.gpu_pods if requests.get(gpu_resource, 0) > 0 else scoring.cpu_pods
     return pods.weights.affinity > 0
-
-
-def entry_requests(requests: Mapping[str, int]) -> tuple[tuple[str, int], ...]:
-    """Requests as a ledger entry records them (sorted, zeros left out)."""
-    return tuple(sorted((r, a) for r, a in requests.items() if a))
 
 
 def usable_entry(

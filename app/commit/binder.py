@@ -33,14 +33,8 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from app.commit.ahead import (
-    CLOCK_SKEW_SECONDS,
-    affinity_pulls,
-    entry_requests,
-    reserve_ahead,
-    usable_entry,
-)
-from app.commit.ledger_write import admit_in_order, free_for, ledger_after
+from app.commit.ahead import CLOCK_SKEW_SECONDS, affinity_pulls, reserve_ahead, usable_entry
+from app.commit.ledger_write import admit_in_order, entry_requests, free_for, ledger_after
 from app.config import Settings
 from app.contract import LEDGER_OF_NODE
 from app.kube import ApiReply, KubeApi, Unreachable

@@ -24,6 +24,11 @@ class Shortfall:
         )
 
 
+def entry_requests(requests: Mapping[str, int]) -> tuple[tuple[str, int], ...]:
+    """Requests as a ledger entry records them (sorted, zeros left out)."""
+    return tuple(sorted((r, a) for r, a in requests.items() if a))
+
+
 def free_for(
     *,
     allocatable: Mapping[str, int],
