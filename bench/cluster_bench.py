@@ -11,8 +11,10 @@ turn on fresh pending pods (the order rotates each round):
   (filter + prioritize + CAS bind).
 
 Diagnostic set-ups, run only when named in ``--setups``: ``ours-nobind`` (the profile without
-``bindVerb``: kube-scheduler binds), ``ours-tls`` (the profile over the chart's mutual TLS) and
-``ours-noahead`` (no reserving ahead: every bind writes its reservation).
+``bindVerb``: kube-scheduler binds), ``ours-tls`` (the profile over the chart's mutual TLS),
+``ours-noahead`` (no reserving ahead: every bind writes its reservation) and ``floor-bind``
+(``floor`` plus a second Go extender that only binds, ``bench/floorbind``: the cost of a bind
+verb itself, whoever serves it; built with ``go build`` on first use, so it needs Go).
 
 pods/s counts from the first bind to the last, seen by a watch. CPU per pod is each process's
 user+system time over the run divided by the pods; connections per pod counts the TCP
@@ -26,9 +28,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import socket
 import statistics
+import subprocess
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -55,7 +59,13 @@ from tests.controlplane.chart import (
     scheduler_config,
     tls_files,
 )
-from tests.controlplane.cluster import ADMIN_TOKEN, EXTENDER_NAMESPACE, Assets, ControlPlane
+from tests.controlplane.cluster import (
+    ADMIN_TOKEN,
+    EXTENDER_NAMESPACE,
+    EXTENDER_TOKEN,
+    Assets,
+    ControlPlane,
+)
 from tests.controlplane.objects import (
     KEYS,
     apply_rbac,
@@ -70,7 +80,9 @@ SETUPS = ("none", "floor", "ours")
 NOBIND = "ours-nobind"  # filter + prioritize only; kube-scheduler binds (not a product set-up)
 TLS = "ours-tls"  # ours over the chart's mutual TLS (tls.enabled)
 NOAHEAD = "ours-noahead"  # ours with bind.reserve_ahead = 0: every bind writes its reservation
-DIAGNOSTICS = (NOBIND, TLS, NOAHEAD)
+FLOOR_BIND = "floor-bind"  # floor + a Go extender that only binds (POSTs the Binding)
+DIAGNOSTICS = (NOBIND, TLS, NOAHEAD, FLOOR_BIND)
+FLOOR_BIND_SOURCE = Path(__file__).resolve().parent / "floorbind"
 NAMESPACE = "bench"
 RESULTS = Path(__file__).resolve().parents[1] / "loadtest" / "results" / "cluster.json"
 
@@ -187,13 +199,17 @@ class Bench:
         procs: dict[str, Proc] = {}
         if setup == "none":
             config = plain_config(kubeconfig, name, None)
-        elif setup == "floor":
+        elif setup in ("floor", FLOOR_BIND):
             port = free_port()
             floor = procs["extender"] = self.plane._spawn(
                 "go-extender-floor", [self.assets.binary("go-extender-floor"), str(port)]
             )
             wait_until(floor, lambda: _listening(port), timeout=10, what="its port")
             config = plain_config(kubeconfig, name, f"http://127.0.0.1:{port}")
+            if setup == FLOOR_BIND:
+                procs["binder"], binder_url = self._floor_binder()
+                config["extenders"].append({"urlPrefix": binder_url, "bindVerb": "bind",
+                                            "httpTimeout": "5s"})  # fmt: skip
         else:
             tls = setup == TLS
             env = dict(self._tls.extender_env) if tls else {}
@@ -211,6 +227,28 @@ class Bench:
                 del config["extenders"][0]["bindVerb"]
         procs["kube-scheduler"] = self.plane.scheduler(config, name=name)
         return procs
+
+    def _floor_binder(self) -> tuple[Proc, str]:
+        """The bind-only Go extender (built on first use), with the extender's credentials."""
+        workdir = self.plane.workdir
+        binary = workdir / "floorbind"
+        if not binary.exists():
+            go = shutil.which("go")
+            if go is None:
+                raise RuntimeError(f"{FLOOR_BIND} needs Go to build bench/floorbind: "
+                                   "apt-get install golang-go")  # fmt: skip
+            env = {**os.environ, "GO111MODULE": "off", "GOCACHE": str(workdir / "gocache")}
+            subprocess.run([go, "build", "-o", str(binary), "."], cwd=FLOOR_BIND_SOURCE,
+                           env=env, check=True)  # fmt: skip
+        token = workdir / "floorbind.token"
+        token.write_text(EXTENDER_TOKEN)
+        ca = workdir / "apiserver-certs" / "apiserver.crt"
+        port = free_port()
+        proc = self.plane._spawn(
+            "floorbind", [str(binary), str(port), self.plane.url, str(token), str(ca)]
+        )
+        wait_until(proc, lambda: _listening(port), timeout=10, what="its port")
+        return proc, f"http://127.0.0.1:{port}"
 
     def _create_pods(self, scheduler: str, count: int) -> None:
         create_pods(self.core, [

@@ -30,6 +30,7 @@ SETUP_LABELS = {
     "floor": "do-nothing extender",
     "ours": "placement-extender",
     "ours-noahead": "placement-extender, no reserving ahead",
+    "floor-bind": "do-nothing extender + Go bind-only extender",
 }
 SETUP_COLOURS = {"none": "#bdbdbd", "floor": "#9e9e9e", "ours": "#e4572e"}
 CLUSTER_FILE = "cluster.json"
