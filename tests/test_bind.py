@@ -195,6 +195,24 @@ async def test_binding_already_assigned_elsewhere_is_an_error_and_releases(
         apiserver.resume_watches("pods")
 
 
+async def test_already_assigned_to_a_node_that_cannot_be_read_keeps_the_reservation(
+    apiserver: ApiServerStandIn,
+) -> None:
+    """Another attempt may have bound the pod here after ours replaced its entry: without the
+    pod's node, releasing could leave the pod uncounted on this node."""
+    apiserver.add_node(node("a"))
+    async with replicas(apiserver, 1) as [replica]:
+        worker = await pending(apiserver, replica, name="w", cpu="1")
+        apiserver.pause_watches("pods")
+        apiserver.update_pod({**worker, "spec": {**worker["spec"], "nodeName": "a"}})
+        apiserver.fail_next("GET", r"/namespaces/default/pods/w$", status=500)
+        error = await replica.bind(worker, "a")
+        assert 'is already assigned to node "a"' in error
+        assert "could not be read" in error and "kept until it expires" in error
+        assert [e.pod_uid for e in ledger_of(apiserver, "a")] == [worker["metadata"]["uid"]]
+        apiserver.resume_watches("pods")
+
+
 async def test_binding_without_answer_keeps_the_reservation(apiserver: ApiServerStandIn) -> None:
     apiserver.add_node(node("a"))
     async with replicas(apiserver, 1, bind={"request_timeout_seconds": 0.3}) as [replica]:

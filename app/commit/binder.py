@@ -14,8 +14,9 @@ Binding.
    the node ahead for the next pending pods of the same workload (``app.commit.ahead``); a pod
    whose entry reserved ahead is in the ledger skips this step.
 5. POST the Binding with the pod's UID as precondition. Refused (4xx) → release the
-   reservation (best effort; the TTL covers the rest; an entry reserved ahead stays). No answer,
-   or a 5xx → keep it: the pod may be bound.
+   reservation (best effort; the TTL covers the rest; an entry reserved ahead stays), unless a
+   409 "already assigned" finds the pod on this node or cannot read it. No answer, or a 5xx →
+   keep it: the pod may be bound.
 
 Every step runs inside one time budget, which must stay below kube-scheduler's httpTimeout.
 """
@@ -561,7 +562,16 @@ class Binder:
             )
         status = reply.status_object()
         if reply.status == CONFLICT and "already assigned" in status.message:
-            current = await self._current_node_of(args, deadline)
+            try:
+                current = await self._current_node_of(args, deadline)
+            except BindError as exc:
+                # it may be bound to this node by another attempt whose entry ours replaced:
+                # a release could leave it uncounted here
+                raise BindError(
+                    f"{_api_message('binding the pod', reply)}; its node could not be read "
+                    f"({exc}), so its reservation on node {args.Node} is kept until it expires",
+                    UNKNOWN_OUTCOME,
+                ) from exc
             if current == args.Node:
                 return  # an earlier attempt of ours (or an equal decision) already bound it
         if not attempts.reserved_ahead:
@@ -576,12 +586,12 @@ class Binder:
         )
 
     async def _current_node_of(self, args: ExtenderBindingArgs, deadline: float) -> str | None:
-        try:
-            reply = await self._call(deadline, self.api.get_pod, args.PodNamespace, args.PodName)
-        except BindError:
+        """The pod's node now (None: deleted); :class:`BindError` when it cannot be read."""
+        reply = await self._call(deadline, self.api.get_pod, args.PodNamespace, args.PodName)
+        if reply.status == NOT_FOUND:
             return None
         if not reply.ok:
-            return None
+            raise BindError(_api_message("reading the pod", reply), _outcome(reply))
         return _pod_decoder.decode(reply.body).spec.nodeName
 
     async def _release(self, args: ExtenderBindingArgs, pod: PodFacts, deadline: float) -> None:
