@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -67,8 +68,13 @@ func (b *binder) bind(w http.ResponseWriter, r *http.Request) {
 		Metadata: objectMeta{Name: args.PodName, Namespace: args.PodNamespace, UID: args.PodUID},
 		Target:   objectReference{APIVersion: "v1", Kind: "Node", Name: args.Node},
 	})
-	url := fmt.Sprintf("%s/api/v1/namespaces/%s/pods/%s/binding", b.server, args.PodNamespace, args.PodName)
-	req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+	target := fmt.Sprintf("%s/api/v1/namespaces/%s/pods/%s/binding",
+		b.server, url.PathEscape(args.PodNamespace), url.PathEscape(args.PodName))
+	req, err := http.NewRequest(http.MethodPost, target, bytes.NewReader(body))
+	if err != nil {
+		http.Error(w, err.Error(), 400)
+		return
+	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("Authorization", "Bearer "+b.token)
