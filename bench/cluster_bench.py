@@ -100,6 +100,8 @@ MIXES = {"shared": 50, "unique": 0}
 """Pod mixes: how many container IDs the pods share (0: every pod its own)."""
 FLOOR_BIND_SOURCE = Path(__file__).resolve().parent / "floorbind"
 NAMESPACE = "bench"
+LEASE_WRITES = ("PATCH", "POST", "CREATE")
+"""Verbs of a ledger write (kube-apiserver's own identity Lease is renewed with PUT)."""
 RESULTS = Path(__file__).resolve().parents[1] / "loadtest" / "results" / "cluster.json"
 
 
@@ -116,6 +118,8 @@ class Run:
     lease_writes_per_pod: float = 0.0
     """Lease creates and patches kube-apiserver served during the run, per pod (the extender's
     reservation writes)."""
+    requests_per_pod: dict[str, float] = field(default_factory=dict)
+    """Every request kube-apiserver served during the run, per pod, by "VERB resource"."""
 
 
 @dataclass
@@ -175,14 +179,16 @@ class Bench:
         measured = [p for p in procs.values()]
         cpu_before = {k: p.cpu_seconds() for k, p in self._measured(procs).items()}
         accepted_before = tcp_connections_accepted()
-        writes_before = self.lease_writes()
+        requests_before = self.requests_served()
         profiles = self._start_profiles(name, procs)
         try:
             if not watch.wait_for(pods, timeout=max(600, pods / 5)):
                 raise RuntimeError(f"{setup}: {len(watch.bound_at)}/{pods} bound in time")
             cpu = {k: p.cpu_seconds() - cpu_before[k] for k, p in self._measured(procs).items()}
             connections = tcp_connections_accepted() - accepted_before
-            writes = self.lease_writes() - writes_before
+            served = self.requests_served()
+            requests = {k: (v - requests_before.get(k, 0)) / pods for k, v in served.items()}
+            requests = {k: round(v, 3) for k, v in sorted(requests.items()) if v > 0}
         finally:
             for stop in profiles:
                 stop()
@@ -193,26 +199,32 @@ class Bench:
         rate = (len(times) - 1) / (times[-1] - times[0])
         self._reset(pods)
         cpu_ms = {k: 1000 * v / pods for k, v in cpu.items()}
-        return Run(setup, rate, cpu_ms, connections / pods, writes / pods)
+        writes = sum(requests.get(f"{verb} leases", 0.0) for verb in LEASE_WRITES)
+        return Run(setup, rate, cpu_ms, connections / pods, writes, requests)
 
-    def lease_writes(self) -> float:
-        """Lease creates and patches served so far (kube-apiserver's apiserver_request_total;
-        kube-apiserver's own identity Lease is renewed with PUT, not counted)."""
+    def requests_served(self) -> dict[str, float]:
+        """Requests kube-apiserver served so far, by "VERB resource[/subresource]" (its
+        apiserver_request_total; its own identity Lease is renewed with PUT)."""
         ca = self.plane.workdir / "apiserver-certs" / "apiserver.crt"
         reply = httpx.get(
             f"{self.plane.url}/metrics", verify=str(ca), timeout=30,
             headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
         )  # fmt: skip
         reply.raise_for_status()
-        return sum(
-            sample.value
-            for family in text_string_to_metric_families(reply.text)
-            if family.name == "apiserver_request"
-            for sample in family.samples
-            if sample.name == "apiserver_request_total"
-            and sample.labels.get("resource") == "leases"
-            and sample.labels.get("verb") in ("PATCH", "POST", "CREATE")
-        )
+        served: dict[str, float] = {}
+        for family in text_string_to_metric_families(reply.text):
+            if family.name != "apiserver_request":
+                continue
+            for sample in family.samples:
+                if sample.name != "apiserver_request_total":
+                    continue
+                labels = sample.labels
+                resource = labels.get("resource", "")
+                if labels.get("subresource"):
+                    resource += "/" + labels["subresource"]
+                key = f"{labels.get('verb', '')} {resource}"
+                served[key] = served.get(key, 0.0) + sample.value
+        return served
 
     def _start_profiles(self, name: str, procs: dict[str, Proc]) -> list[Callable[[], object]]:
         """CPU profiles of this run (``--profile``): pprof slices of kube-apiserver and
@@ -421,6 +433,9 @@ def write_results(sizes: list[Size], path: Path) -> None:
                         ],
                         "lease_writes_per_pod": [
                             r.lease_writes_per_pod for r in s.runs if r.setup == setup
+                        ],
+                        "requests_per_pod": [
+                            r.requests_per_pod for r in s.runs if r.setup == setup
                         ],
                     }
                     for setup in ALL_SETUPS
