@@ -15,12 +15,15 @@ turn on fresh pending pods (the order rotates each round):
 
 Set-ups run only when named in ``--setups``: ``none`` (kube-scheduler without an extender),
 ``ours-nobind`` (the profile without ``bindVerb``: kube-scheduler binds), ``ours-tls`` (the
-profile over the chart's mutual TLS) and ``ours-noahead`` (no reserving ahead, no grants: every
-bind writes its reservation).
+profile over the chart's mutual TLS), ``ours-noahead`` (no reserving ahead, no grants: every
+bind writes its reservation) and ``ours-nogrants`` (reserving ahead, no grants).
 
-Pod mixes (``--mixes``), each on its own fresh pods: ``shared`` (pods share 50 container IDs,
-so a workload's next pod usually lands where its last one did) and ``unique`` (every pod its
-own container ID: nothing to reserve ahead for a named pod).
+Pod mixes (``--mixes``), each on its own fresh pods: ``shared`` (pods of 100m / 128Mi share 50
+container IDs, so a workload's next pod usually lands where its last one did), ``unique`` (every
+pod its own container ID: nothing to reserve ahead for a named pod; the profile's binpack barely
+tells 100m pods apart on 32-core nodes, so kube-scheduler's own scoring spreads them) and, run
+only when named, ``packed`` (every pod its own container ID, 4 CPUs / 16Gi: binpack packs
+them, eight to a node).
 
 pods/s counts from the first bind to the last, seen by a watch. CPU per pod is each process's
 user+system time over the run divided by the pods; connections per pod counts the TCP
@@ -94,10 +97,23 @@ SETUPS = (REFERENCE_FLOOR, FLOOR_BIND, "ours")  # run by default
 NOBIND = "ours-nobind"  # filter + prioritize only; kube-scheduler binds (not a product set-up)
 TLS = "ours-tls"  # ours over the chart's mutual TLS (tls.enabled)
 NOAHEAD = "ours-noahead"  # ours with bind.reserve_ahead = 0 and no grants: a write per bind
-DIAGNOSTICS = ("none", NOBIND, TLS, NOAHEAD)
+NOGRANTS = "ours-nogrants"  # ours with bind.grant_pods = 0
+DIAGNOSTICS = ("none", NOBIND, TLS, NOAHEAD, NOGRANTS)
 ALL_SETUPS = (*SETUPS, *DIAGNOSTICS)
-MIXES = {"shared": 50, "unique": 0}
-"""Pod mixes: how many container IDs the pods share (0: every pod its own)."""
+
+
+@dataclass(frozen=True)
+class Mix:
+    """A pod mix: how many container IDs the pods share (0: every pod its own), and each
+    pod's requests."""
+
+    container_ids: int
+    cpu: str = "100m"
+    memory: str = "128Mi"
+
+
+MIXES = {"shared": Mix(50), "unique": Mix(0), "packed": Mix(0, cpu="4", memory="16Gi")}
+DEFAULT_MIXES = ("shared", "unique")
 FLOOR_BIND_SOURCE = Path(__file__).resolve().parent / "floorbind"
 NAMESPACE = "bench"
 LEASE_WRITES = ("PATCH", "POST", "CREATE")
@@ -270,6 +286,8 @@ class Bench:
             env = dict(self._tls.extender_env) if tls else {}
             if setup == NOAHEAD:
                 env["PLACEMENT_EXTENDER_BIND__RESERVE_AHEAD"] = "0"
+            if setup in (NOAHEAD, NOGRANTS):
+                env["PLACEMENT_EXTENDER_BIND__GRANT_PODS"] = "0"
             replica = self.plane.extender("extender", env, timeout=300)
             procs["extender"] = replica.proc
             config = scheduler_config(
@@ -317,11 +335,13 @@ class Bench:
         wait_until(proc, lambda: _listening(port), timeout=10, what="its port")
         return proc, f"http://127.0.0.1:{port}"
 
-    def _create_pods(self, scheduler: str, count: int, container_ids: int) -> None:
-        """``count`` pending pods sharing ``container_ids`` container IDs (0: each its own)."""
+    def _create_pods(self, scheduler: str, count: int, mix: Mix) -> None:
+        """``count`` pending pods of the mix."""
+        ids = mix.container_ids
         create_pods(self.core, [
             pod(f"{scheduler}-{i:05d}", scheduler=scheduler, namespace=NAMESPACE,
-                annotations={KEYS.container_id: f"fn-{i % container_ids if container_ids else i}"})
+                cpu=mix.cpu, memory=mix.memory,
+                annotations={KEYS.container_id: f"fn-{i % ids if ids else i}"})
             for i in range(count)
         ], threads=32)  # fmt: skip
 
@@ -456,7 +476,8 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--setups", default=",".join(SETUPS),
                         help=f"of {', '.join(ALL_SETUPS)}")  # fmt: skip
-    parser.add_argument("--mixes", default=",".join(MIXES), help=f"of {', '.join(MIXES)}")
+    parser.add_argument("--mixes", default=",".join(DEFAULT_MIXES),
+                        help=f"of {', '.join(MIXES)}")  # fmt: skip
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--profile", type=Path, default=None,
                         help="take CPU profiles of every run into this directory")  # fmt: skip
