@@ -119,15 +119,6 @@ class Bind(_Section):
     reserve_ahead_ttl_seconds: float = Field(30.0, gt=0)
     """How long an entry reserved ahead holds its room if its pod is not bound by then. An entry
     is used only while more than budget_seconds + 10 s of this is left."""
-    grant_pods: int = Field(8, ge=0, le=64)
-    """A reservation write also grants this replica room for up to this many more pods like the
-    one it writes for, on a node where its previous bind went too; its next binds there, of any
-    workload, take from it in memory and write nothing. 0 turns it off (see
-    app.commit.grants)."""
-    grant_ttl_seconds: float = Field(30.0, gt=0)
-    """How long a grant holds its room (also when its replica dies). A bind takes from it only
-    while more than budget_seconds + 10 s + prune_bound_after_seconds of this is left, so no
-    grant is written when this is not longer than that."""
 
 
 class Kube(_Section):

@@ -53,14 +53,6 @@ class Metrics:
         )  # fmt: skip
         for event in ("written", "used"):  # exported from zero, so rate() sees the first
             self.reserved_ahead.labels(event)
-        self.grants = Counter(
-            f"{PREFIX}_grants_total",
-            "Grants of room for this replica's next binds on a node (event=written), and binds "
-            "that took their room from one and wrote nothing (event=used).",
-            ["event"], registry=r,
-        )  # fmt: skip
-        for event in ("written", "used"):
-            self.grants.labels(event)
         self.bind_retries = Counter(
             f"{PREFIX}_bind_retries_total", "Reservation attempts after the first.", registry=r
         )

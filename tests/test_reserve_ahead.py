@@ -22,8 +22,6 @@ from tests.standin import ApiServerStandIn
 from tests.test_bind import ledger_of, node_of, pending, writes
 
 CONTAINER_ID = P + "container-id"
-NO_GRANTS = {"grant_pods": 0}
-"""Reserving ahead alone: grants (tests/test_grants.py) would also spare writes here."""
 
 
 def web(name: str, cpu: str = "1", container_id: str = "web") -> dict[str, Any]:
@@ -60,7 +58,7 @@ async def test_a_write_reserves_the_node_ahead_for_the_next_pods_of_the_workload
     apiserver: ApiServerStandIn,
 ) -> None:
     apiserver.add_node(node("n", cpu="16"))
-    async with replicas(apiserver, 1, bind=NO_GRANTS) as [replica]:
+    async with replicas(apiserver, 1) as [replica]:
         pods = await workload(apiserver, replica, 7)
         await pending(apiserver, replica, **web("other", container_id="api"))
         await pending(apiserver, replica, **web("bigger", cpu="2"))
@@ -78,7 +76,7 @@ async def test_only_a_node_the_workload_keeps_landing_on_is_reserved_ahead(
 ) -> None:
     apiserver.add_node(node("a", cpu="16"))
     apiserver.add_node(node("b", cpu="16"))
-    async with replicas(apiserver, 1, bind=NO_GRANTS) as [replica]:
+    async with replicas(apiserver, 1) as [replica]:
         pods = await workload(apiserver, replica, 4)
         await settle_on(replica, pods[:1], "a")
         await settle_on(replica, pods[1:2], "b")  # its previous pod went to a
@@ -89,7 +87,7 @@ async def test_only_a_node_the_workload_keeps_landing_on_is_reserved_ahead(
 
 async def test_a_pod_reserved_ahead_binds_without_a_write(apiserver: ApiServerStandIn) -> None:
     apiserver.add_node(node("n", cpu="16"))
-    async with replicas(apiserver, 1, bind=NO_GRANTS) as [replica]:
+    async with replicas(apiserver, 1) as [replica]:
         pods = await workload(apiserver, replica, 4)
         await settle_on(replica, pods[:2], "n")
         before = writes(apiserver)
@@ -103,7 +101,7 @@ async def test_another_replica_relies_on_what_it_has_seen_reserved_ahead(
     apiserver: ApiServerStandIn,
 ) -> None:
     apiserver.add_node(node("n", cpu="16"))
-    async with replicas(apiserver, 2, bind=NO_GRANTS) as [first, second]:
+    async with replicas(apiserver, 2) as [first, second]:
         pods = await workload(apiserver, first, 3)
         await settle_on(first, pods[:2], "n")
         uid = pods[2]["metadata"]["uid"]
@@ -115,7 +113,7 @@ async def test_another_replica_relies_on_what_it_has_seen_reserved_ahead(
 
 async def test_reserving_ahead_takes_only_what_is_left_free(apiserver: ApiServerStandIn) -> None:
     apiserver.add_node(node("n", cpu="4"))
-    async with replicas(apiserver, 1, bind=NO_GRANTS) as [replica]:
+    async with replicas(apiserver, 1) as [replica]:
         pods = await workload(apiserver, replica, 6)
         await settle_on(replica, pods[:2], "n")
         assert entries(apiserver, "n") == {"w0": False, "w1": False, "w2": True, "w3": True}
@@ -128,7 +126,7 @@ async def test_reserving_ahead_takes_only_what_is_left_free(apiserver: ApiServer
 async def test_a_pod_reserved_elsewhere_is_not_reserved_again(apiserver: ApiServerStandIn) -> None:
     apiserver.add_node(node("a", cpu="16"))
     apiserver.add_node(node("b", cpu="16"))
-    async with replicas(apiserver, 1, bind=NO_GRANTS) as [replica]:
+    async with replicas(apiserver, 1) as [replica]:
         pods = await workload(apiserver, replica, 8)
         await settle_on(replica, pods[:2], "a")  # holds w2..w5 on a
         await settle_on(replica, pods[6:8], "b")
@@ -139,7 +137,7 @@ async def test_a_refused_binding_keeps_the_entry_reserved_ahead(
     apiserver: ApiServerStandIn,
 ) -> None:
     apiserver.add_node(node("n", cpu="16"))
-    async with replicas(apiserver, 1, bind=NO_GRANTS) as [replica]:
+    async with replicas(apiserver, 1) as [replica]:
         pods = await workload(apiserver, replica, 3)
         await settle_on(replica, pods[:2], "n")
         before = writes(apiserver)
@@ -157,9 +155,7 @@ async def test_an_entry_too_close_to_expiry_is_replaced_by_a_decision(
 ) -> None:
     """Relied on only while more than the bind budget plus the clock-skew margin is left."""
     apiserver.add_node(node("n", cpu="16"))
-    async with replicas(apiserver, 1, bind={**NO_GRANTS, "reserve_ahead_ttl_seconds": 5}) as [
-        replica
-    ]:
+    async with replicas(apiserver, 1, bind={"reserve_ahead_ttl_seconds": 5}) as [replica]:
         pods = await workload(apiserver, replica, 3)
         await settle_on(replica, pods[:2], "n")
         assert entries(apiserver, "n")["w2"] is True
@@ -172,7 +168,7 @@ async def test_an_entry_too_close_to_expiry_is_replaced_by_a_decision(
 
 async def test_reserving_ahead_can_be_turned_off(apiserver: ApiServerStandIn) -> None:
     apiserver.add_node(node("n", cpu="16"))
-    async with replicas(apiserver, 1, bind={**NO_GRANTS, "reserve_ahead": 0}) as [replica]:
+    async with replicas(apiserver, 1, bind={"reserve_ahead": 0}) as [replica]:
         pods = await workload(apiserver, replica, 4)
         await settle_on(replica, pods[:2], "n")
         assert entries(apiserver, "n") == {"w0": False, "w1": False}
@@ -182,7 +178,7 @@ async def test_gpu_pods_are_not_reserved_ahead_when_their_class_scores_no_affini
     apiserver: ApiServerStandIn,
 ) -> None:
     apiserver.add_node(node("g", gpus=8, product="NVIDIA-A10G", cpu="16"))
-    async with replicas(apiserver, 1, bind=NO_GRANTS) as [replica]:
+    async with replicas(apiserver, 1) as [replica]:
         pods = [
             await pending(apiserver, replica, name=f"t{i}", gpus=1, annotations={CONTAINER_ID: "t"})
             for i in range(4)

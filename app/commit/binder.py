@@ -12,9 +12,8 @@ Binding.
    scratch; never replay the old write. Binds waiting for the same node in this replica share
    one write (group commit, ``app.commit.queue``): decided in arrival order, each within what
    the earlier ones left. The write also reserves the node ahead for the next pending pods of
-   the same workload (``app.commit.ahead``) and grants this replica room for its next binds
-   there (``app.commit.grants``); a pod whose entry reserved ahead is in the ledger, or that fits
-   in what this replica's grant on the node has left, skips this step.
+   the same workload (``app.commit.ahead``); a pod whose entry reserved ahead is in the ledger
+   skips this step.
 5. POST the Binding with the pod's UID as precondition. Refused (4xx) → release the
    reservation (best effort; the TTL covers the rest; an entry reserved ahead stays), unless a
    409 "already assigned" finds the pod on this node or cannot read it. No answer, or a 5xx →
@@ -29,7 +28,6 @@ import asyncio
 import logging
 import random
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -82,7 +80,6 @@ class Binder:
         self.wall_clock = wall_clock
         self.rng = rng or random.Random()
         self.calls = BindCalls(settings, api, snapshot.parsing)
-        snapshot.grant_holder = uuid.uuid4().hex  # a new holder each process: see grants
         self.decider = Decider(settings, snapshot, self.metrics)
         self.queues = NodeQueues(self._write, self._budget_spent)
 
@@ -195,19 +192,14 @@ class Binder:
             reservations = () if ledger is None else ledger.reservations
             now = self.wall_clock()
             batch = self.decider.take_reserved_ahead(batch, reservations, now)
-            batch = self.decider.take_from_grant(name, batch, reservations, now)
             if not batch and not releases:
                 return
-            decision = self.decider.decide(node, batch, reservations, now, self._settled)
+            decision = self.decider.decide(node, batch, reservations, now)
             admitted = decision.admitted
             if not admitted and not releases:
                 return
             text = ledger_after(
-                reservations,
-                add=decision.entries,
-                remove={*releases, *decision.removed},
-                now=now,
-                settled=self._settled,
+                reservations, add=decision.entries, remove=releases, now=now, settled=self._settled
             )
             for waiting in admitted:
                 waiting.attempts.reservations += 1
@@ -221,8 +213,6 @@ class Binder:
                 return
             if reply.ok:
                 self.snapshot.set_ledger(self.calls.written_ledger(reply))  # seen here at once
-                if decision.replaces_grant:
-                    self.snapshot.grant_written(name)
                 if decision.ahead:
                     self.metrics.reserved_ahead.labels("written").inc(len(decision.ahead))
                 for waiting in admitted:
@@ -270,7 +260,7 @@ class Binder:
         except NotSent:
             # never sent, so the pod is not bound: give its capacity back (after the reply); an
             # entry reserved ahead stays until it expires or the pod settles
-            if not attempts.reserved_ahead and not self._give_back(args.Node, pod, attempts):
+            if not attempts.reserved_ahead:
                 self._release_later(args.Node, pod.uid)
             raise
         except BindError as exc:
@@ -305,14 +295,9 @@ class Binder:
                 ) from exc
             if current == args.Node:
                 return  # an earlier attempt of ours (or an equal decision) already bound it
-        if not attempts.reserved_ahead and not self._give_back(args.Node, pod, attempts):
+        if not attempts.reserved_ahead:
             await self._release(args, pod, deadline)
         raise BindError(api_message("binding the pod", reply), outcome_of(reply))
-
-    def _give_back(self, node: str, pod: PodFacts, attempts: Attempts) -> bool:
-        """Return a refused pod's room to this replica's grant, if it came from there and no
-        write has turned it into an entry of the pod's own since (then it is released)."""
-        return attempts.from_grant and self.snapshot.give_back_to_grant(node, pod.uid)
 
     async def _release(self, args: ExtenderBindingArgs, pod: PodFacts, deadline: float) -> None:
         """Best effort: the pod's entry leaves in the node's next write; a conflict past the

@@ -1,16 +1,12 @@
 """Deciding one node's write: which queued binds still fit (in arrival order), which are
-already covered by an entry reserved ahead or by this replica's grant, and which entries the
-write carries — theirs, those reserved ahead for the next pending pods of their workloads, and
-this replica's new grant (with what binds took from the old one written as their pods' own
-entries)."""
+already covered by an entry reserved ahead, and which entries the write carries — theirs, and
+those reserved ahead for the next pending pods of their workloads."""
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable
 from dataclasses import dataclass
 
-from app.commit import grants
 from app.commit.ahead import CLOCK_SKEW_SECONDS, affinity_pulls, reserve_ahead, usable_entry
 from app.commit.ledger_write import admit_in_order, entry_requests, free_for
 from app.commit.outcome import BindError
@@ -27,18 +23,11 @@ LAST_NODES_KEPT = 10_000
 
 @dataclass
 class Decision:
-    """One write's content: the binds it admits, every entry it adds, and what it removes."""
+    """One write's content: the binds it admits and every entry it adds."""
 
     admitted: list[Waiting]
     entries: list[Reservation]
     ahead: list[Reservation]
-    grant: Reservation | None = None
-    """This replica's new grant on the node."""
-    replaces_grant: bool = False
-    """The write replaces this replica's grant there (dropped unless ``grant`` renews it), and
-    turns what binds took from it into entries of their pods."""
-    removed: frozenset[str] = frozenset()
-    """Keys' stems the write drops besides releases (this replica's old grant)."""
 
 
 class Decider:
@@ -51,8 +40,6 @@ class Decider:
         self.metrics = metrics
         self._last_node: OrderedDict[WorkloadKey, str] = OrderedDict()
         """Per workload, the node this replica last bound one of its pods to (most recent last)."""
-        self._last_bound_node = ""
-        """The node this replica last bound any pod to."""
 
     def take_reserved_ahead(
         self, batch: list[Waiting], ledger: tuple[Reservation, ...], now: float
@@ -72,69 +59,24 @@ class Decider:
                 rest.append(waiting)
         return rest
 
-    def take_from_grant(
-        self, node: str, batch: list[Waiting], ledger: tuple[Reservation, ...], now: float
-    ) -> list[Waiting]:
-        """Answer the binds that fit in what this replica's grant on ``node`` has left, in
-        arrival order, taking their room from it (nothing to write); the rest."""
-        holder = self.snapshot.grant_holder
-        grant = grants.own_grant(ledger, holder, now=now, bind=self.bind_settings)
-        if grant is None or not batch:
-            return batch
-        taken = self.snapshot.grant_taken(node)
-        left = grants.left_in(grant, taken)
-        rest: list[Waiting] = []
-        for waiting in batch:
-            uid = waiting.pod.uid
-            if uid not in taken and not grants.fits(waiting.requests, left):
-                rest.append(waiting)
-                continue
-            if uid not in taken:  # a retry of a pod that took its room already keeps it
-                requests = entry_requests(waiting.requests)
-                self.snapshot.take_from_grant(node, uid, requests)
-                taken[uid] = requests
-                for resource, amount in requests:
-                    left[resource] = left.get(resource, 0) - amount
-            waiting.attempts.from_grant = True
-            self.metrics.grants.labels("used").inc()
-            waiting.done.set_result(None)
-        return rest
-
     def decide(
         self,
         node: NodeFacts,
         batch: list[Waiting],
         reservations: tuple[Reservation, ...],
         now: float,
-        settled: Callable[[str], bool],
     ) -> Decision:
         """Admit the binds of ``batch`` that fit in arrival order (refusing the others with
-        ``no longer fits``), and the entries the write adds for them. This replica's grant on
-        the node is replaced: what binds took from it becomes entries of their pods
-        (``settled`` ones need none), and its room is free to decide in."""
+        ``no longer fits``), and the entries the write adds for them."""
         name = node.name
-        snapshot = self.snapshot
-        holder = snapshot.grant_holder
-        replaces_grant = bool(holder) and any(e.grant and e.pod_uid == holder for e in reservations)
-        taken = {u: r for u, r in snapshot.grant_taken(name).items() if not settled(u)}
-        pods = {u: f"{p.namespace}/{p.name}" for u in taken if (p := snapshot.pods.get(u))}
-        converted = grants.taken_entries(
-            taken, pods, expires_at=now + self.bind_settings.reservation_ttl_seconds
-        )
-        converted_keys = {e.key for e in converted}
-        counted = [
-            e
-            for e in reservations
-            if not (e.grant and e.pod_uid == holder) and e.key not in converted_keys
-        ] + converted
-        tracked = snapshot.table.resources
-        used = dict(zip(tracked, snapshot.usage(name).tolist(), strict=True))
+        tracked = self.snapshot.table.resources
+        used = dict(zip(tracked, self.snapshot.usage(name).tolist(), strict=True))
         free = free_for(
             allocatable={r: node.allocatable.get(r, 0) for r in tracked},
             used=used,
-            ledger=counted,
+            ledger=reservations,
             deciding={w.pod.uid for w in batch},
-            is_bound=snapshot.accounted,
+            is_bound=self.snapshot.accounted,
             now=now,
         )
         admitted: list[Waiting] = []
@@ -158,47 +100,7 @@ class Decider:
             for w in admitted
         ]
         ahead = self._ahead(name, admitted, batch, reservations, free, now)
-        grant = self._grant(name, admitted, entries + ahead, free, now)
-        return Decision(
-            admitted,
-            entries + ahead + converted + ([grant] if grant else []),
-            ahead,
-            grant=grant,
-            replaces_grant=replaces_grant or bool(converted),
-            removed=frozenset({holder}) if replaces_grant else frozenset(),
-        )
-
-    def _grant(
-        self,
-        name: str,
-        admitted: list[Waiting],
-        adding: list[Reservation],
-        free: dict[str, int],
-        now: float,
-    ) -> Reservation | None:
-        """This replica's new grant on node ``name``, in what the write's entries leave free,
-        for pods like the last admitted one — if this replica's previous bind went to this node
-        too (where placements scatter, a grant would only hold room)."""
-        holder = self.snapshot.grant_holder
-        pods = self.bind_settings.grant_pods
-        if not pods or not holder or not admitted or self._last_bound_node != name:
-            return None
-        if self.bind_settings.grant_ttl_seconds <= grants.min_life(self.bind_settings):
-            return None  # it could never be taken from
-        left = dict(free)
-        for entry in adding:
-            for resource, amount in entry.requests:
-                left[resource] = left.get(resource, 0) - amount
-        grant = grants.new_grant(
-            holder,
-            admitted[-1].requests,
-            left,
-            pods=pods,
-            expires_at=now + self.bind_settings.grant_ttl_seconds,
-        )
-        if grant is not None:
-            self.metrics.grants.labels("written").inc()
-        return grant
+        return Decision(admitted, entries + ahead, ahead)
 
     def _ahead(
         self,
@@ -248,8 +150,7 @@ class Decider:
         return entries
 
     def remember_node(self, pod: PodFacts, node: str) -> None:
-        """Where this replica just bound a pod (of the workload)."""
-        self._last_bound_node = node
+        """Where this replica just bound a pod of the workload."""
         key = workload_key(pod)
         if key is None:
             return

@@ -38,8 +38,6 @@ class Attempts:
     binding_sent: bool = False
     reserved_ahead: bool = False
     """The node held an entry reserved ahead for the pod: nothing was written."""
-    from_grant: bool = False
-    """The pod's room came from this replica's grant on the node: nothing was written."""
 
 
 def budget_spent(budget: float, attempts: Attempts | None) -> BindError:

@@ -11,11 +11,6 @@ An entry reserved *ahead* for a pending pod (``app.commit.ahead``) is keyed ``"<
 it is dropped only when it expires or its pod is settled, never by a release or a later decision,
 so a replica that sees it may bind the pod without writing. Extenders that predate it read it as
 the entry of a pod they never see bound, counted until it expires: conservative.
-
-A *grant* (``app.commit.grants``) is keyed ``"<holder>~grant"``: room one replica process (the
-holder, a random ID per process) reserved on the node for pods it has not decided yet, which it
-then hands to its binds in memory. Every other reader counts it whole until it expires; extenders
-that predate it read it as the entry of a pod they never see bound, so they do the same.
 """
 
 from __future__ import annotations
@@ -29,8 +24,6 @@ from app.wire.types import Lease
 
 AHEAD_SUFFIX = "~ahead"
 """Key suffix of an entry reserved ahead (pod UIDs never contain "~")."""
-GRANT_SUFFIX = "~grant"
-"""Key suffix of a grant; the key's stem is its holder's ID, not a pod's UID."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,14 +36,10 @@ class Reservation:
     expires_at: float
     ahead: bool = False
     """Reserved ahead for a pending pod of the same workload (see the module docstring)."""
-    grant: bool = False
-    """Room a replica holds for pods it has not decided yet; ``pod_uid`` is the holder's ID."""
 
     @property
     def key(self) -> str:
         """The entry's key in the annotation."""
-        if self.grant:
-            return self.pod_uid + GRANT_SUFFIX
         return self.pod_uid + AHEAD_SUFFIX if self.ahead else self.pod_uid
 
     def live(self, now: float) -> bool:
@@ -82,12 +71,11 @@ def parse_ledger(text: str | None) -> tuple[Reservation, ...]:
             raise LedgerError("reservation ledger is not a JSON object")
         return tuple(
             Reservation(
-                pod_uid=key.removesuffix(AHEAD_SUFFIX).removesuffix(GRANT_SUFFIX),
+                pod_uid=key.removesuffix(AHEAD_SUFFIX),
                 pod=str(entry.get("p", "")),
                 requests=tuple(sorted((str(k), int(v)) for k, v in entry["r"].items())),
                 expires_at=float(entry["e"]),
                 ahead=key.endswith(AHEAD_SUFFIX),
-                grant=key.endswith(GRANT_SUFFIX),
             )
             for key, entry in data.items()
         )

@@ -3,9 +3,7 @@ ledger, read from its ledger Lease).
 
 free(node) = allocatable − requests of the pods that hold resources there − live reservations,
 where a reservation is live until it expires or its pod is seen bound in *this* snapshot (then the
-pod itself is counted). A grant (``app.commit.grants``) counts whole, except this replica's own:
-its room is free to this replica's pods, and only what its binds took from it and this snapshot
-has not yet seen bound counts. Every change updates only the rows it touches and bumps ``version``.
+pod itself is counted). Every change updates only the rows it touches and bumps ``version``.
 All mutation happens on one thread (the event loop); readers never see a half-applied change.
 """
 
@@ -78,10 +76,6 @@ class Snapshot:
         self._waiting: dict[WorkloadKey, dict[str, None]] = {}
         self._waiting_key: dict[str, WorkloadKey] = {}  # pod uid → its key in _waiting
         self._next_expiry = float("inf")
-        self.grant_holder = ""
-        """This replica's ID as a grant holder (set by the binder; "" holds no grants)."""
-        self._grant_use: dict[str, dict[str, tuple[tuple[str, int], ...]]] = {}
-        """Per node, what each pod took from this replica's grant there (pod uid → requests)."""
         self.listeners: list[Callable[[], None]] = []
         """Called after every change (on the mutating thread), e.g. to wake waiters."""
 
@@ -246,38 +240,8 @@ class Snapshot:
         forked.table = copy.deepcopy(self.table)
         forked._reserving_nodes = {uid: set(n) for uid, n in self._reserving_nodes.items()}
         forked._waiting = {key: dict(uids) for key, uids in self._waiting.items()}
-        forked._grant_use = {node: dict(use) for node, use in self._grant_use.items()}
         forked.listeners = []
         return forked
-
-    def take_from_grant(self, node: str, uid: str, requests: tuple[tuple[str, int], ...]) -> None:
-        """A bind of this replica took ``requests`` from its grant on ``node`` for pod ``uid``."""
-        self._grant_use.setdefault(node, {})[uid] = requests
-        self._recompute_reserved(node)
-        self._touch()
-
-    def give_back_to_grant(self, node: str, uid: str) -> bool:
-        """Undo :meth:`take_from_grant` (the Binding was refused); False if the pod holds
-        nothing from the grant there any more (a write turned it into an entry of its own)."""
-        use = self._grant_use.get(node)
-        if use is None or use.pop(uid, None) is None:
-            return False
-        if not use:
-            del self._grant_use[node]
-        self._recompute_reserved(node)
-        self._touch()
-        return True
-
-    def grant_taken(self, node: str) -> dict[str, tuple[tuple[str, int], ...]]:
-        """What this replica's binds took from its grant on ``node`` since it was written."""
-        return dict(self._grant_use.get(node, {}))
-
-    def grant_written(self, node: str) -> None:
-        """This replica's write replaced its grant on ``node``: what was taken from the old one
-        is in the ledger as entries of their pods now."""
-        if self._grant_use.pop(node, None) is not None:
-            self._recompute_reserved(node)
-            self._touch()
 
     # ---- reading -------------------------------------------------------------------------
 
@@ -322,19 +286,15 @@ class Snapshot:
         a bind replaces the pod's own entry. Counting it would shut the pod out of the very
         capacity it reserved until the entry expires."""
         nodes = self._reserving_nodes.get(uid)
-        taken = [(n, use[uid]) for n, use in self._grant_use.items() if uid in use]
-        if (not nodes and not taken) or self.accounted(uid):
+        if not nodes or self.accounted(uid):
             return {}
         now = self.clock() if now is None else now
         held: dict[str, IntArray] = {}
-        for name in nodes or ():
+        for name in nodes:
             for entry in self.reservations_on(name):
-                if entry.pod_uid == uid and entry.live(now) and not entry.grant:
+                if entry.pod_uid == uid and entry.live(now):
                     vector = self.table.vector(dict(entry.requests))
                     held[name] = held[name] + vector if name in held else vector
-        for name, requests in taken:
-            vector = self.table.vector(dict(requests))
-            held[name] = held[name] + vector if name in held else vector
         return held
 
     def reservations_on(self, node: str) -> tuple[Reservation, ...]:
@@ -408,28 +368,17 @@ class Snapshot:
     def _reservations_changed(self, uid: str) -> None:
         for node in self._reserving_nodes.get(uid, ()):
             self._recompute_reserved(node)
-        for node, use in self._grant_use.items():
-            if uid in use:
-                self._recompute_reserved(node)
 
     def held_by_reservations(self, node: str, now: float | None = None) -> dict[str, int]:
         """What the node's ledger holds: entries not expired whose pod this snapshot has not
-        seen bound (once bound, the pod itself is counted instead); other replicas' grants
-        whole; of this replica's own grant, only what its binds took for pods not seen bound."""
+        seen bound (once bound, the pod itself is counted instead)."""
         now = self.clock() if now is None else now
         held: dict[str, int] = {}
-        holder = self.grant_holder
         for entry in self.reservations_on(node):
-            if entry.grant and holder and entry.pod_uid == holder:
-                continue  # its room is this replica's to hand out; what was taken counts below
             if entry.live(now) and not self.accounted(entry.pod_uid):
                 for resource, amount in entry.requests:
                     held[resource] = held.get(resource, 0) + amount
                 self._next_expiry = min(self._next_expiry, entry.expires_at)
-        for uid, requests in self._grant_use.get(node, {}).items():
-            if not self.accounted(uid):
-                for resource, amount in requests:
-                    held[resource] = held.get(resource, 0) + amount
         return held
 
     def _forget_gone(self, now: float) -> None:
