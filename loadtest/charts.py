@@ -28,9 +28,9 @@ SIDES = {
 SETUP_LABELS = {
     "none": "no extender",
     "floor": "do-nothing extender",
+    "floor-bind": "do-nothing extender + Go bind-only extender",
     "ours": "placement-extender",
     "ours-noahead": "placement-extender, no reserving ahead",
-    "floor-bind": "do-nothing extender + Go bind-only extender",
 }
 SETUP_COLOURS = {"none": "#bdbdbd", "floor": "#9e9e9e", "floor-bind": "#616161", "ours": "#e4572e"}
 CLUSTER_FILE = "cluster.json"
@@ -213,7 +213,7 @@ def write_cluster_chart(results: Path) -> list[Path]:
     fig, ax = plt.subplots(figsize=(7, 4))
     groups = []
     for z in shown:
-        label = f"{z.nodes:,} nodes / {z.pods:,} pods" + (f", {z.mix} mix" if z.mix else "")
+        label = f"{z.nodes:,} nodes / {z.pods:,} pods" + (f"\n{z.mix} mix" if z.mix else "")
         floor = next((f for f in ("floor-bind", "floor") if f in z.pods_per_s), None)
         if "ours" in z.pods_per_s and floor:
             label += f"\nours ÷ {floor} {z.median('ours') / z.median(floor):.2f}x"
@@ -229,6 +229,7 @@ def write_cluster_chart(results: Path) -> list[Path]:
             ]
         )
     _bars(ax, groups, series, errors, digits=0)
+    ax.tick_params(axis="x", labelsize=7 if len(groups) > 2 else 10)
     ax.set_ylabel("kube-scheduler pods/s (median, range over rounds)")
     ax.set_title("Real kube-scheduler throughput per set-up (make bench-cluster)", fontsize=9)
     return [_save(fig, results / "cluster.png")]
