@@ -4,24 +4,35 @@ style, on a real kube-apiserver + etcd (``KUBEBUILDER_ASSETS``; tests/controlpla
 Per size (nodes / pods), the nodes are created once; then, per round, each set-up runs in
 turn on fresh pending pods (the order rotates each round):
 
-* ``none``: kube-scheduler without an extender;
-* ``floor``: kube-scheduler with the do-nothing Go extender ``go-extender-floor`` (pass-through
-  filter/prioritize, written like the Go peers); kube-scheduler POSTs the Binding itself;
+* ``floor-bind`` (the headline floor): ``floor`` plus a second Go extender that only binds
+  (``bench/floorbind``: decode the ExtenderBindingArgs, POST the Binding): the cheapest extender
+  with a bind verb, which an extender promising zero over-commit needs; built with
+  ``go build`` on first use, so it needs Go;
+* ``floor`` (a reference): kube-scheduler with the do-nothing Go extender ``go-extender-floor``
+  (pass-through filter/prioritize, written like the Go peers); kube-scheduler POSTs the Binding;
 * ``ours``: kube-scheduler with the chart's profile calling one extender replica
   (filter + prioritize + CAS bind).
 
-Diagnostic set-ups, run only when named in ``--setups``: ``ours-nobind`` (the profile without
-``bindVerb``: kube-scheduler binds), ``ours-tls`` (the profile over the chart's mutual TLS),
-``ours-noahead`` (no reserving ahead: every bind writes its reservation) and ``floor-bind``
-(``floor`` plus a second Go extender that only binds, ``bench/floorbind``: the cost of a bind
-verb itself, whoever serves it; built with ``go build`` on first use, so it needs Go).
+Set-ups run only when named in ``--setups``: ``none`` (kube-scheduler without an extender),
+``ours-nobind`` (the profile without ``bindVerb``: kube-scheduler binds), ``ours-tls`` (the
+profile over the chart's mutual TLS) and ``ours-noahead`` (no reserving ahead: every bind
+writes its reservation).
+
+Pod mixes (``--mixes``), each on its own fresh pods: ``shared`` (pods of 100m / 128Mi share 50
+container IDs, so a workload's next pod usually lands where its last one did), ``unique`` (every
+pod its own container ID: nothing to reserve ahead for a named pod; the profile's binpack barely
+tells 100m pods apart on 32-core nodes, so kube-scheduler's own scoring spreads them) and, run
+only when named, ``packed`` (every pod its own container ID, 4 CPUs / 16Gi, eight to a node
+at most: still spread, the profile's binpack moves a 4-CPU pod's score by half a point).
 
 pods/s counts from the first bind to the last, seen by a watch. CPU per pod is each process's
 user+system time over the run divided by the pods; connections per pod counts the TCP
 connections the machine accepted over the run (kube-scheduler's to the extender, mostly); Lease
 writes per pod counts the Lease creates and patches kube-apiserver served over the run. The
-ratio that matters is ours ÷ floor: any extender switches off kube-scheduler's batching of
-identical pods.
+ratio that matters is ours ÷ floor-bind, in the same run.
+
+``--profile DIR`` also takes CPU profiles over each run of the named set-ups: kube-apiserver's
+and kube-scheduler's pprof, py-spy for the extender (``bench/profiles.py``).
 """
 
 from __future__ import annotations
@@ -33,8 +44,10 @@ import shutil
 import socket
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,6 +65,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bench.bind_watch import BindWatch
 from bench.common import machine, markdown_table
+from bench.profiles import GoProfile, PySpy
 from tests.controlplane.chart import (
     TLS_VALUES,
     chart_client_certificate,
@@ -76,14 +90,33 @@ from tests.controlplane.objects import (
 )
 from tests.controlplane.processes import Proc, free_port, wait_until
 
-SETUPS = ("none", "floor", "ours")
+FLOOR_BIND = "floor-bind"  # floor + a Go extender that only binds (POSTs the Binding)
+HEADLINE_FLOOR = FLOOR_BIND
+REFERENCE_FLOOR = "floor"
+SETUPS = (REFERENCE_FLOOR, FLOOR_BIND, "ours")  # run by default
 NOBIND = "ours-nobind"  # filter + prioritize only; kube-scheduler binds (not a product set-up)
 TLS = "ours-tls"  # ours over the chart's mutual TLS (tls.enabled)
 NOAHEAD = "ours-noahead"  # ours with bind.reserve_ahead = 0: every bind writes its reservation
-FLOOR_BIND = "floor-bind"  # floor + a Go extender that only binds (POSTs the Binding)
-DIAGNOSTICS = (NOBIND, TLS, NOAHEAD, FLOOR_BIND)
+DIAGNOSTICS = ("none", NOBIND, TLS, NOAHEAD)
+ALL_SETUPS = (*SETUPS, *DIAGNOSTICS)
+
+
+@dataclass(frozen=True)
+class Mix:
+    """A pod mix: how many container IDs the pods share (0: every pod its own), and each
+    pod's requests."""
+
+    container_ids: int
+    cpu: str = "100m"
+    memory: str = "128Mi"
+
+
+MIXES = {"shared": Mix(50), "unique": Mix(0), "packed": Mix(0, cpu="4", memory="16Gi")}
+DEFAULT_MIXES = ("shared", "unique")
 FLOOR_BIND_SOURCE = Path(__file__).resolve().parent / "floorbind"
 NAMESPACE = "bench"
+LEASE_WRITES = ("PATCH", "POST", "CREATE")
+"""Verbs of a ledger write (kube-apiserver's own identity Lease is renewed with PUT)."""
 RESULTS = Path(__file__).resolve().parents[1] / "loadtest" / "results" / "cluster.json"
 
 
@@ -100,12 +133,15 @@ class Run:
     lease_writes_per_pod: float = 0.0
     """Lease creates and patches kube-apiserver served during the run, per pod (the extender's
     reservation writes)."""
+    requests_per_pod: dict[str, float] = field(default_factory=dict)
+    """Every request kube-apiserver served during the run, per pod, by "VERB resource"."""
 
 
 @dataclass
 class Size:
     nodes: int
     pods: int
+    mix: str = "shared"
     runs: list[Run] = field(default_factory=list)
 
     def rates(self, setup: str) -> list[float]:
@@ -134,8 +170,11 @@ def plain_config(kubeconfig: str, name: str, extender: str | None) -> dict[str, 
 class Bench:
     """One control plane for one size; runs set-ups on it."""
 
-    def __init__(self, assets: Assets, workdir: Path, nodes: int) -> None:
+    def __init__(
+        self, assets: Assets, workdir: Path, nodes: int, profile: Path | None = None
+    ) -> None:
         self.assets = assets
+        self.profile = profile
         self.plane = ControlPlane(assets, workdir, etcd_on_tmpfs=False).start()
         self.client = self.plane.api_client(connection_pool_maxsize=64)
         self.core = CoreV1Api(self.client)
@@ -145,23 +184,30 @@ class Bench:
             node(f"node-{i:05d}", cpu="32", memory="128Gi", pods=110) for i in range(nodes)
         ], threads=32)  # fmt: skip
         self._tls = TlsFiles.issue(workdir / "tls")
+        self._scheduler_ports: dict[int, int] = {}
 
-    def run(self, setup: str, pods: int, round_no: int) -> Run:
-        name = f"{setup}-{round_no}"
-        self._create_pods(name, pods)
+    def run(self, setup: str, pods: int, round_no: int, mix: str = "shared") -> Run:
+        name = f"{setup}-{mix}-{round_no}"
+        self._create_pods(name, pods, MIXES[mix])
         watch = BindWatch(self.plane.url, ADMIN_TOKEN, NAMESPACE)
         procs = self._start(setup, name)
         measured = [p for p in procs.values()]
         cpu_before = {k: p.cpu_seconds() for k, p in self._measured(procs).items()}
         accepted_before = tcp_connections_accepted()
-        writes_before = self.lease_writes()
+        requests_before = self.requests_served()
+        profiles = self._start_profiles(name, procs)
         try:
             if not watch.wait_for(pods, timeout=max(600, pods / 5)):
                 raise RuntimeError(f"{setup}: {len(watch.bound_at)}/{pods} bound in time")
             cpu = {k: p.cpu_seconds() - cpu_before[k] for k, p in self._measured(procs).items()}
             connections = tcp_connections_accepted() - accepted_before
-            writes = self.lease_writes() - writes_before
+            served = self.requests_served()
+            requests = {k: (v - requests_before.get(k, 0)) / pods for k, v in served.items()}
+            # what each pod costs, not the processes' start-up lists and watches
+            requests = {k: round(v, 3) for k, v in sorted(requests.items()) if v >= 0.005}
         finally:
+            for stop in profiles:
+                stop()
             watch.close()
             for proc in measured:
                 self.plane.stop_child(proc)
@@ -169,26 +215,51 @@ class Bench:
         rate = (len(times) - 1) / (times[-1] - times[0])
         self._reset(pods)
         cpu_ms = {k: 1000 * v / pods for k, v in cpu.items()}
-        return Run(setup, rate, cpu_ms, connections / pods, writes / pods)
+        writes = sum(requests.get(f"{verb} leases", 0.0) for verb in LEASE_WRITES)
+        return Run(setup, rate, cpu_ms, connections / pods, writes, requests)
 
-    def lease_writes(self) -> float:
-        """Lease creates and patches served so far (kube-apiserver's apiserver_request_total;
-        kube-apiserver's own identity Lease is renewed with PUT, not counted)."""
+    def requests_served(self) -> dict[str, float]:
+        """Requests kube-apiserver served so far, by "VERB resource[/subresource]" (its
+        apiserver_request_total; its own identity Lease is renewed with PUT)."""
         ca = self.plane.workdir / "apiserver-certs" / "apiserver.crt"
         reply = httpx.get(
             f"{self.plane.url}/metrics", verify=str(ca), timeout=30,
             headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
         )  # fmt: skip
         reply.raise_for_status()
-        return sum(
-            sample.value
-            for family in text_string_to_metric_families(reply.text)
-            if family.name == "apiserver_request"
-            for sample in family.samples
-            if sample.name == "apiserver_request_total"
-            and sample.labels.get("resource") == "leases"
-            and sample.labels.get("verb") in ("PATCH", "POST", "CREATE")
-        )
+        served: dict[str, float] = {}
+        for family in text_string_to_metric_families(reply.text):
+            if family.name != "apiserver_request":
+                continue
+            for sample in family.samples:
+                if sample.name != "apiserver_request_total":
+                    continue
+                labels = sample.labels
+                resource = labels.get("resource", "")
+                if labels.get("subresource"):
+                    resource += "/" + labels["subresource"]
+                key = f"{labels.get('verb', '')} {resource}"
+                served[key] = served.get(key, 0.0) + sample.value
+        return served
+
+    def _start_profiles(self, name: str, procs: dict[str, Proc]) -> list[Callable[[], object]]:
+        """CPU profiles of this run (``--profile``): pprof slices of kube-apiserver and
+        kube-scheduler, py-spy of a Python extender; returns what stops them."""
+        if self.profile is None:
+            return []
+        out = self.profile / name
+        out.mkdir(parents=True, exist_ok=True)
+        ca = str(self.plane.workdir / "apiserver-certs" / "apiserver.crt")
+        go = [GoProfile(self.plane.url, ADMIN_TOKEN, ca, out / "kube-apiserver").start()]
+        port = self._scheduler_ports.get(procs["kube-scheduler"].pid)
+        if port:
+            go.append(GoProfile(f"https://127.0.0.1:{port}", ADMIN_TOKEN, None,
+                                out / "kube-scheduler").start())  # fmt: skip
+        stops: list[Callable[[], object]] = [g.stop for g in go]
+        extender = procs.get("extender")
+        if extender is not None and extender.argv[0] == sys.executable:
+            stops.append(PySpy(extender.pid, out / "extender.txt").stop)
+        return stops
 
     def _measured(self, procs: dict[str, Proc]) -> dict[str, Proc]:
         assert self.plane.apiserver is not None and self.plane.etcd is not None
@@ -225,7 +296,19 @@ class Bench:
                 tls_files(self._tls.server_ca, self._tls.client)(config)
             if setup == NOBIND:
                 del config["extenders"][0]["bindVerb"]
-        procs["kube-scheduler"] = self.plane.scheduler(config, name=name)
+        if self.profile is None:
+            procs["kube-scheduler"] = self.plane.scheduler(config, name=name)
+            return procs
+        # pprof on a known secure port, the admin token checked with kube-apiserver
+        port = free_port()
+        kubeconfig_args = ["--authentication-kubeconfig", kubeconfig,
+                           "--authorization-kubeconfig", kubeconfig]  # fmt: skip
+        scheduler = self.plane.scheduler(
+            config, name=name, secure_port=port, extra_args=kubeconfig_args
+        )
+        wait_until(scheduler, lambda: _listening(port), timeout=30, what="its secure port")
+        self._scheduler_ports[scheduler.pid] = port
+        procs["kube-scheduler"] = scheduler
         return procs
 
     def _floor_binder(self) -> tuple[Proc, str]:
@@ -250,10 +333,13 @@ class Bench:
         wait_until(proc, lambda: _listening(port), timeout=10, what="its port")
         return proc, f"http://127.0.0.1:{port}"
 
-    def _create_pods(self, scheduler: str, count: int) -> None:
+    def _create_pods(self, scheduler: str, count: int, mix: Mix) -> None:
+        """``count`` pending pods of the mix."""
+        ids = mix.container_ids
         create_pods(self.core, [
             pod(f"{scheduler}-{i:05d}", scheduler=scheduler, namespace=NAMESPACE,
-                annotations={KEYS.container_id: f"fn-{i % 50}"})
+                cpu=mix.cpu, memory=mix.memory,
+                annotations={KEYS.container_id: f"fn-{i % ids if ids else i}"})
             for i in range(count)
         ], threads=32)  # fmt: skip
 
@@ -318,9 +404,10 @@ def _listening(port: int) -> bool:
 def report(sizes: list[Size]) -> str:
     lines = []
     for size in sizes:
-        floor = size.median("floor") if size.rates("floor") else None
+        floors = {f: size.median(f) if size.rates(f) else None
+                  for f in (HEADLINE_FLOOR, REFERENCE_FLOOR)}  # fmt: skip
         rows = []
-        for setup in (*SETUPS, *DIAGNOSTICS):
+        for setup in ALL_SETUPS:
             rates = size.rates(setup)
             if not rates:
                 continue
@@ -332,14 +419,14 @@ def report(sizes: list[Size]) -> str:
             connections = statistics.median(r.connections_per_pod for r in runs)
             writes = statistics.median(r.lease_writes_per_pod for r in runs)
             cpu_text = ", ".join(f"{k} {statistics.median(v):.2f}" for k, v in sorted(cpu.items()))
-            rows.append([setup, " / ".join(f"{r:.0f}" for r in rates),
-                         f"{statistics.median(rates):.0f}",
-                         f"{statistics.median(rates) / floor:.2f}×" if floor else "–",
-                         cpu_text, f"{connections:.2f}", f"{writes:.2f}"])  # fmt: skip
-        lines.append(f"### {size.nodes:,} nodes / {size.pods:,} pods\n")
+            median = statistics.median(rates)
+            ratios = [f"{median / f:.2f}×" if f else "–" for f in floors.values()]
+            rows.append([setup, " / ".join(f"{r:.0f}" for r in rates), f"{median:.0f}",
+                         *ratios, cpu_text, f"{connections:.2f}", f"{writes:.2f}"])  # fmt: skip
+        lines.append(f"### {size.nodes:,} nodes / {size.pods:,} pods, {size.mix} mix\n")
         lines.append(markdown_table(
-            ["set-up", "pods/s per round", "median", "÷ floor", "CPU ms per pod (median)",
-             "TCP connections per pod", "Lease writes per pod"], rows
+            ["set-up", "pods/s per round", "median", f"÷ {HEADLINE_FLOOR}", f"÷ {REFERENCE_FLOOR}",
+             "CPU ms per pod (median)", "TCP connections per pod", "Lease writes per pod"], rows
         ))  # fmt: skip
         lines.append("")
     return "\n".join(lines)
@@ -352,7 +439,9 @@ def write_results(sizes: list[Size], path: Path) -> None:
             {
                 "nodes": s.nodes,
                 "pods": s.pods,
-                "rounds": max((len(s.rates(setup)) for setup in SETUPS), default=0),
+                "mix": s.mix,
+                "headline_floor": HEADLINE_FLOOR,
+                "rounds": max((len(s.rates(setup)) for setup in ALL_SETUPS), default=0),
                 "setups": {
                     setup: {
                         "pods_per_s": s.rates(setup),
@@ -363,8 +452,11 @@ def write_results(sizes: list[Size], path: Path) -> None:
                         "lease_writes_per_pod": [
                             r.lease_writes_per_pod for r in s.runs if r.setup == setup
                         ],
+                        "requests_per_pod": [
+                            r.requests_per_pod for r in s.runs if r.setup == setup
+                        ],
                     }
-                    for setup in (*SETUPS, *DIAGNOSTICS)
+                    for setup in ALL_SETUPS
                     if s.rates(setup)
                 },
             }
@@ -380,8 +472,13 @@ def main() -> int:
     )
     parser.add_argument("--sizes", default="1000x2000,5000x10000", help="NODESxPODS,...")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--setups", default=",".join(SETUPS))
+    parser.add_argument("--setups", default=",".join(SETUPS),
+                        help=f"of {', '.join(ALL_SETUPS)}")  # fmt: skip
+    parser.add_argument("--mixes", default=",".join(DEFAULT_MIXES),
+                        help=f"of {', '.join(MIXES)}")  # fmt: skip
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--profile", type=Path, default=None,
+                        help="take CPU profiles of every run into this directory")  # fmt: skip
     args = parser.parse_args()
     assets = Assets.from_env()
     if assets is None or assets.missing():
@@ -389,23 +486,28 @@ def main() -> int:
               "go-extender-floor)")  # fmt: skip
         return 2
     setups = args.setups.split(",")
+    mixes = args.mixes.split(",")
+    unknown = [s for s in setups if s not in ALL_SETUPS] + [m for m in mixes if m not in MIXES]
+    if unknown:
+        parser.error(f"unknown set-up or mix: {', '.join(unknown)}")
     print(f"machine: {machine()}")
     sizes: list[Size] = []
     for spec in args.sizes.split(","):
         nodes, pods = (int(x) for x in spec.split("x"))
-        size = Size(nodes, pods)
-        sizes.append(size)
+        by_mix = {mix: Size(nodes, pods, mix) for mix in mixes}
+        sizes += by_mix.values()
         workdir = Path(tempfile.mkdtemp(prefix="bench-cluster-"))
-        bench = Bench(assets, workdir, nodes)
+        bench = Bench(assets, workdir, nodes, args.profile)
         try:
             for round_no in range(args.rounds):
                 order = setups[round_no % len(setups) :] + setups[: round_no % len(setups)]
-                for setup in order:
-                    run = bench.run(setup, pods, round_no)
-                    size.runs.append(run)
-                    print(f"{nodes}/{pods} round {round_no + 1} {setup}: "
-                          f"{run.pods_per_s:.1f} pods/s", flush=True)  # fmt: skip
-                    write_results(sizes, args.out)  # an interrupted run keeps what it measured
+                for mix in mixes:
+                    for setup in order:
+                        run = bench.run(setup, pods, round_no, mix)
+                        by_mix[mix].runs.append(run)
+                        print(f"{nodes}/{pods} {mix} round {round_no + 1} {setup}: "
+                              f"{run.pods_per_s:.1f} pods/s", flush=True)  # fmt: skip
+                        write_results(sizes, args.out)  # an interrupted run keeps its figures
         finally:
             bench.close()
         shutil.rmtree(workdir, ignore_errors=True)

@@ -28,11 +28,11 @@ SIDES = {
 SETUP_LABELS = {
     "none": "no extender",
     "floor": "do-nothing extender",
+    "floor-bind": "do-nothing extender + Go bind-only extender",
     "ours": "placement-extender",
     "ours-noahead": "placement-extender, no reserving ahead",
-    "floor-bind": "do-nothing extender + Go bind-only extender",
 }
-SETUP_COLOURS = {"none": "#bdbdbd", "floor": "#9e9e9e", "ours": "#e4572e"}
+SETUP_COLOURS = {"none": "#bdbdbd", "floor": "#9e9e9e", "floor-bind": "#616161", "ours": "#e4572e"}
 CLUSTER_FILE = "cluster.json"
 
 
@@ -98,6 +98,8 @@ class ClusterSize:
     nodes: int
     pods: int
     pods_per_s: dict[str, list[float]]  # set-up → one figure a round
+    mix: str = ""
+    """The pod mix (``shared``, ``unique``…); "" in files written before mixes."""
 
     def median(self, setup: str) -> float:
         return float(statistics.median(self.pods_per_s[setup]))
@@ -105,7 +107,8 @@ class ClusterSize:
 
 def cluster_sizes(data: Mapping[str, Any], source: str = CLUSTER_FILE) -> list[ClusterSize]:
     """The sizes of a cluster benchmark result:
-    ``{"sizes": [{"nodes", "pods", "rounds", "setups": {name: {"pods_per_s": [...]}}}]}``."""
+    ``{"sizes": [{"nodes", "pods", "mix", "rounds", "setups": {name: {"pods_per_s": [...]}}}]}``
+    (``mix`` optional)."""
     sizes = data.get("sizes") if isinstance(data, Mapping) else None
     if not isinstance(sizes, list) or not sizes:
         raise ValueError(f"{source}: expected a non-empty list under 'sizes'")
@@ -116,7 +119,9 @@ def cluster_sizes(data: Mapping[str, Any], source: str = CLUSTER_FILE) -> list[C
                 name: [float(v) for v in setup["pods_per_s"]]
                 for name, setup in size["setups"].items()
             }
-            entry = ClusterSize(int(size["nodes"]), int(size["pods"]), per_setup)
+            entry = ClusterSize(
+                int(size["nodes"]), int(size["pods"]), per_setup, str(size.get("mix", ""))
+            )
         except (KeyError, TypeError, ValueError, AttributeError) as e:
             raise ValueError(
                 f"{source}: sizes[{i}] needs nodes, pods and setups.<name>.pods_per_s: {e!r}"
@@ -208,9 +213,10 @@ def write_cluster_chart(results: Path) -> list[Path]:
     fig, ax = plt.subplots(figsize=(7, 4))
     groups = []
     for z in shown:
-        label = f"{z.nodes:,} nodes / {z.pods:,} pods"
-        if "ours" in z.pods_per_s and "floor" in z.pods_per_s:
-            label += f"\nours ÷ do-nothing {z.median('ours') / z.median('floor'):.2f}x"
+        label = f"{z.nodes:,} nodes / {z.pods:,} pods" + (f"\n{z.mix} mix" if z.mix else "")
+        floor = next((f for f in ("floor-bind", "floor") if f in z.pods_per_s), None)
+        if "ours" in z.pods_per_s and floor:
+            label += f"\nours ÷ {floor} {z.median('ours') / z.median(floor):.2f}x"
         groups.append(label)
     series, errors = [], []
     for s in setups:
@@ -223,6 +229,7 @@ def write_cluster_chart(results: Path) -> list[Path]:
             ]
         )
     _bars(ax, groups, series, errors, digits=0)
+    ax.tick_params(axis="x", labelsize=7 if len(groups) > 2 else 10)
     ax.set_ylabel("kube-scheduler pods/s (median, range over rounds)")
     ax.set_title("Real kube-scheduler throughput per set-up (make bench-cluster)", fontsize=9)
     return [_save(fig, results / "cluster.png")]

@@ -107,6 +107,22 @@ def test_a_results_file_without_latencies_gets_no_chart(tmp_path: Path) -> None:
     assert not (tmp_path / "burst.png").exists()
 
 
+def test_cluster_sizes_read_each_mix_and_files_without_mixes() -> None:
+    mixed = {"sizes": [{**size, "mix": mix} for size in CLUSTER["sizes"] for mix in ("a", "b")]}
+    assert [z.mix for z in charts.cluster_sizes(mixed)] == ["a", "b", "a", "b"]
+    assert {z.mix for z in charts.cluster_sizes(CLUSTER)} == {""}
+
+
+def test_the_cluster_chart_draws_every_mix_with_floor_bind(tmp_path: Path) -> None:
+    sizes = [
+        {**size, "mix": mix, "setups": {**size["setups"], "floor-bind": {"pods_per_s": [90.0]}}}
+        for size in CLUSTER["sizes"]
+        for mix in ("shared", "unique")
+    ]
+    (tmp_path / "cluster.json").write_text(json.dumps({"sizes": sizes}))
+    assert charts.write_cluster_chart(tmp_path) == [tmp_path / "cluster.png"]
+
+
 def test_cluster_sizes_read_the_benchmark_shape() -> None:
     sizes = charts.cluster_sizes(CLUSTER)
     assert [(z.nodes, z.pods) for z in sizes] == [(1000, 2000), (5000, 10000)]

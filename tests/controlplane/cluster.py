@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -182,14 +183,21 @@ class ControlPlane:
 
     # ---- schedulers and extenders ---------------------------------------------------------------
 
-    def scheduler(self, config: dict[str, Any], name: str = "kube-scheduler") -> Proc:
+    def scheduler(
+        self,
+        config: dict[str, Any],
+        name: str = "kube-scheduler",
+        *,
+        secure_port: int = 0,
+        extra_args: Sequence[str] = (),
+    ) -> Proc:
         """A kube-scheduler process running ``config`` (a KubeSchedulerConfiguration)."""
         self._serial += 1
         path = self.workdir / f"{name}-{self._serial}.yaml"
         path.write_text(yaml.safe_dump(config))
         return self._spawn(name, [
-            self.assets.binary("kube-scheduler"), "--config", str(path), "--secure-port", "0",
-            "--v", "2",
+            self.assets.binary("kube-scheduler"), "--config", str(path),
+            "--secure-port", str(secure_port), "--v", "2", *extra_args,
         ])  # fmt: skip
 
     def extender(
