@@ -4,7 +4,8 @@ Binding.
 1. Find the pod (this replica's snapshot, else GET) — already bound here: success.
 2. Read the node's ledger Lease (``app.state.ledger``): the snapshot's copy first (no GET on
    the happy path), a fresh GET after a conflict. The node itself comes from the snapshot.
-3. free = allocatable − pods bound there − live reservations of pods not yet seen bound.
+3. free = allocatable − pods bound there − live reservations of pods not yet seen bound −
+   what pods nominated there of the pod's priority or higher wait for (as in filter).
    The pod does not fit any more → ``Error`` naming the resources.
 4. PATCH the ledger (expired entries pruned, this pod's entry added) carrying the Lease's
    resourceVersion, or create the Lease if the node has none yet. 409 → someone else wrote (or
@@ -314,6 +315,7 @@ class Binder:
             if not batch and not releases:
                 return
             used = dict(zip(tracked, self.snapshot.usage(name).tolist(), strict=True))
+            batch_uids = {w.pod.uid for w in batch}
             free = free_for(
                 allocatable={r: node.allocatable.get(r, 0) for r in tracked},
                 used=used,
@@ -322,9 +324,10 @@ class Binder:
                 is_bound=self.snapshot.accounted,
                 now=now,
             )
+            held = [self.snapshot.nominated_held(name, w.pod, skip=batch_uids) for w in batch]
             admitted: list[_Waiting] = []
             for waiting, missing in zip(
-                batch, admit_in_order([w.requests for w in batch], free), strict=True
+                batch, admit_in_order([w.requests for w in batch], free, held), strict=True
             ):
                 if missing:
                     detail = "; ".join(str(m) for m in missing)

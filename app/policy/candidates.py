@@ -26,8 +26,9 @@ class Candidates:
     """Columns of ``table`` restricted to ``rows`` (request order, duplicates allowed).
 
     With ``listed`` (the request's node list, whose rows these are), per-list state the table
-    keeps is used instead of gathering afresh. ``returned`` (row → amounts) is added back to
-    those rows' free amounts: the pod's own reservations, which hold nothing against it."""
+    keeps is used instead of gathering afresh. ``returned`` (row → amounts) is added to those
+    rows' free amounts: the pod's own reservations, which hold nothing against it, and victims
+    of a preemption; less the room nominated pods hold for the pod (negative amounts)."""
 
     def __init__(
         self,
@@ -43,11 +44,7 @@ class Candidates:
         self.listed = listed
         self._free: dict[int, IntArray] = {}
         self._alloc: dict[int, IntArray] = {}
-        self._returned: list[tuple[int, IntArray]] = [
-            (int(i), amounts)
-            for row, amounts in (returned or {}).items()
-            for i in np.flatnonzero(rows == row)
-        ]
+        self._returned: list[tuple[int, IntArray]] = _positions(table, rows, returned or {})
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -176,3 +173,27 @@ class Candidates:
 
     def pool_name(self, i: int) -> str:
         return self.table.pools.values[int(self.pool[i])]
+
+
+_SCANNED_UP_TO = 4
+"""Adjusted rows up to which each is found by a scan of the candidates; beyond, by one lookup."""
+
+
+def _positions(
+    table: NodeTable, rows: npt.NDArray[np.intp], adjusted: Mapping[int, IntArray]
+) -> list[tuple[int, IntArray]]:
+    """Each candidate position whose row is in ``adjusted``, with its amounts."""
+    if not adjusted:
+        return []
+    if len(adjusted) <= _SCANNED_UP_TO:
+        return [
+            (int(i), amounts)
+            for row, amounts in adjusted.items()
+            for i in np.flatnonzero(rows == row)
+        ]
+    keys = list(adjusted)
+    slot = np.full(table.size, -1, np.intp)
+    slot[keys] = np.arange(len(keys))
+    hits = slot[rows]
+    found = np.flatnonzero(hits >= 0)
+    return [(int(i), adjusted[keys[k]]) for i, k in zip(found.tolist(), hits[found].tolist())]
