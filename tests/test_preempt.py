@@ -9,13 +9,15 @@ import time
 from typing import Any
 
 import httpx
+import pytest
 
 from app.api.server import Runtime, create_app
 from app.config import load_settings
 from app.extender import Extender
 from app.state.ledger import Reservation
 from app.state.readiness import Readiness
-from tests.builders import GPU, lease, node, pod, snapshot_of
+from app.wire.codec import decode_preemption_args
+from tests.builders import GPU, lease, node, pod, recorded, snapshot_of
 from tests.conftest import ClientFactory
 
 PREEMPTOR = pod("preemptor", gpus=3, priority=1000)
@@ -176,3 +178,41 @@ async def test_bad_bodies_are_400_and_bad_pods_422(make_client: ClientFactory) -
     bad = pod("bad", gpus=1, annotations={"placement-extender.io/gpu-memory": "lots"})
     reply = await client.post("/preempt", content=meta_args(bad, {}))
     assert reply.status_code == 422 and "gpu-memory" in reply.json()["Error"]
+
+
+def recorded_victims(call: dict[str, Any]) -> dict[str, list[str]]:
+    request = call["request"]
+    if request["NodeNameToMetaVictims"] is not None:
+        assert request["NodeNameToVictims"] is None
+        meta = request["NodeNameToMetaVictims"]
+        return {n: [p["UID"] for p in v["Pods"]] for n, v in meta.items()}
+    full = request["NodeNameToVictims"]
+    return {n: [p["metadata"]["uid"] for p in v["Pods"]] for n, v in full.items()}
+
+
+@pytest.mark.parametrize("mode", ["nodecache", "fullnodes"])
+async def test_recorded_preemption_args_decode_and_get_the_reply_kube_scheduler_accepted(
+    mode: str,
+) -> None:
+    """The real kube-scheduler's ExtenderPreemptionArgs (tests/fixtures), replayed against the
+    cluster it was recorded on: gpu-a's 2 free GPUs are reserved for another pod, so only
+    gpu-b's victims make room for the 3-GPU preemptor."""
+    call = recorded(f"{mode}-preempt-gpu-preemptor")
+    args = decode_preemption_args(json.dumps(call["request"]).encode())
+    assert args.Pod is not None and args.Pod.spec.priority == 1000
+    victims = recorded_victims(call)
+    assert {n: len(v) for n, v in victims.items()} == {"gpu-a": 1, "gpu-b": 3}
+    running = [
+        pod(f"{n}-{i}", node_name=n, gpus=1, phase="Running", priority=100, uid=u)
+        for n, uids in victims.items()
+        for i, u in enumerate(uids)
+    ] + [
+        pod(f"{n}-spared", node_name=n, gpus=1, phase="Running", priority=100)
+        for n in victims
+    ]  # fmt: skip
+    nodes = [node("gpu-a", gpus=4), node("gpu-b", gpus=4)]
+    client = client_of(nodes, running, [reserved("gpu-a", 2)])
+    reply = await client.post(call["path"], content=json.dumps(call["request"]).encode(),
+                              headers=call["headers"])  # fmt: skip
+    assert reply.status_code == 200
+    assert reply.json() == call["reply_accepted"]
