@@ -16,6 +16,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from app.config import Settings
 from app.contract import Keys
@@ -57,6 +58,18 @@ class Nomination:
     requests: IntArray
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class NominationArrays:
+    """Every nomination as arrays (rebuilt when one changes): its node (an index into
+    ``nodes``), priority and requests; ``index``: pod uid → position."""
+
+    nodes: list[str]
+    node_of: npt.NDArray[np.intp]
+    priority: IntArray
+    index: dict[str, int]
+    requests: IntArray
+
+
 GONE_MEMORY_SECONDS = 3600.0
 """How long deleted pods' UIDs are remembered; longer than any reservation's time to live."""
 
@@ -89,6 +102,7 @@ class Snapshot:
         # mutated, so forks share them); and each nominated pod's node
         self._nominated: dict[str, tuple[Nomination, ...]] = {}
         self._nominated_node: dict[str, str] = {}
+        self._nominations: NominationArrays | None = None  # built on first use after a change
         self._terminating: dict[str, frozenset[str]] = {}  # node → uids of terminating pods
         self._terminating_at: dict[str, str] = {}  # uid → node
         self._next_expiry = float("inf")
@@ -322,13 +336,44 @@ class Snapshot:
         """Per node, the room held there for pod ``uid`` of ``priority`` by nominated pods:
         those of priority ≥ ``priority`` other than the pod itself, as kube-scheduler's filters
         count them (``addGENominatedPods``). A nominated pod with a live ledger entry is left
-        out: its bind is under way, and the entry holds its room."""
-        held: dict[str, IntArray] = {}
-        for node in self._nominated:
-            for nomination in self._holding(node, uid, priority):
-                found = held.get(node)
-                held[node] = nomination.requests if found is None else found + nomination.requests
-        return held
+        out: its bind is under way, and the entry holds its room. Vectorised over every
+        nomination (they are few, and the arrays are rebuilt only when one changes)."""
+        if not self._nominated_node:
+            return {}
+        arrays = self._nomination_arrays()
+        counted = arrays.priority >= priority
+        own = arrays.index.get(uid)
+        if own is not None:
+            counted[own] = False
+        reserving = self._reserving_nodes
+        if reserving:
+            index, now = arrays.index, self.clock()
+            small, large = (index, reserving) if len(index) < len(reserving) else (reserving, index)
+            for other in [u for u in small if u in large]:
+                if self._has_live_entry(other, now):
+                    counted[index[other]] = False
+        if not counted.any():
+            return {}
+        nodes = arrays.node_of[counted]
+        held = np.zeros((len(arrays.nodes), len(self.table.resources)), np.int64)
+        np.add.at(held, nodes, arrays.requests[counted])
+        return {arrays.nodes[i]: held[i] for i in np.unique(nodes).tolist()}
+
+    def _nomination_arrays(self) -> NominationArrays:
+        arrays = self._nominations
+        if arrays is None:
+            entries = [(node, n) for node, held in self._nominated.items() for n in held]
+            nodes = list(self._nominated)
+            position = {node: i for i, node in enumerate(nodes)}
+            width = len(self.table.resources)
+            arrays = self._nominations = NominationArrays(
+                nodes=nodes,
+                node_of=np.array([position[node] for node, _ in entries], np.intp),
+                priority=np.array([n.priority for _, n in entries], np.int64),
+                index={n.uid: i for i, (_, n) in enumerate(entries)},
+                requests=np.array([n.requests for _, n in entries], np.int64).reshape(-1, width),
+            )
+        return arrays
 
     def nominated_held(
         self, node: str, pod: PodFacts, skip: Collection[str] = ()
@@ -441,6 +486,7 @@ class Snapshot:
         self._unnominate(facts.uid)
         if node is None:
             return
+        self._nominations = None
         entry = Nomination(facts.priority, facts.uid, self.table.vector(facts.requests))
         others = self._nominated.get(node, ())
         self._nominated[node] = tuple(sorted((*others, entry), key=lambda n: (-n.priority, n.uid)))
@@ -450,6 +496,7 @@ class Snapshot:
         node = self._nominated_node.pop(uid, None)
         if node is None:
             return
+        self._nominations = None
         left = tuple(n for n in self._nominated[node] if n.uid != uid)
         if left:
             self._nominated[node] = left
