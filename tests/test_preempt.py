@@ -216,3 +216,15 @@ async def test_recorded_preemption_args_decode_and_get_the_reply_kube_scheduler_
                               headers=call["headers"])  # fmt: skip
     assert reply.status_code == 200
     assert reply.json() == call["reply_accepted"]
+
+
+async def test_a_shortfall_the_ledger_causes_is_resolvable_in_filter() -> None:
+    """Filter reports it in FailedNodes, so kube-scheduler still considers the node for
+    preemption (and asks the preempt verb, which judges it with the ledger)."""
+    nodes = [node("a", gpus=4), node("b", gpus=4, product="Tesla-T4")]
+    client = client_of(nodes, A_PODS, [reserved("a", 2)])
+    picky = pod("picky", gpus=1, annotations={"placement-extender.io/gpu-types": "A10G,unknown"})
+    body = json.dumps({"Pod": picky, "Nodes": None, "NodeNames": ["a", "b"]}).encode()
+    reply = (await client.post("/filter", content=body)).json()
+    assert reply["FailedNodes"] == {"a": "insufficient nvidia.com/gpu (1 requested)"}
+    assert list(reply["FailedAndUnresolvableNodes"]) == ["b"]
