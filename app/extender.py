@@ -138,7 +138,7 @@ class Extender:
                 table = self._table_from(facts)
                 lookup = {f.name: snapshot.with_ledger_problem(f) for f in facts}
             listed = table.listed([f.name for f in facts])
-            adjusted = self._adjusted(args.Pod, table)
+            adjusted = self.adjustments(args.Pod, table)
             nodes = Candidates(table, listed.rows, lookup, listed, adjusted)
             return Request(self.demand(args.Pod), nodes, listed, raw)
         table = snapshot.table
@@ -146,11 +146,11 @@ class Extender:
             listed = table.listed_raw(bytes(args.NodeNames), decode_node_names)
         else:
             listed = table.listed(args.NodeNames or [])
-        adjusted = self._adjusted(args.Pod, table)
+        adjusted = self.adjustments(args.Pod, table)
         nodes = Candidates(table, listed.rows, snapshot.nodes, listed, adjusted)
         return Request(self.demand(args.Pod), nodes, listed, None)
 
-    def _adjusted(
+    def adjustments(
         self, pod: Pod, table: NodeTable, freed: Mapping[str, IntArray] | None = None
     ) -> dict[int, IntArray]:
         """Per row, what to add to the node's free room when deciding ``pod``: the pod's own
@@ -243,7 +243,7 @@ class Extender:
         assert args.Pod is not None
         table = self.snapshot.table
         listed = table.listed(names)
-        adjusted = self._adjusted(args.Pod, table, freed)
+        adjusted = self.adjustments(args.Pod, table, freed)
         nodes = Candidates(table, listed.rows, self.snapshot.nodes, listed, adjusted)
         return self.policy.filter(demand, nodes)
 
