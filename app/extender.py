@@ -7,7 +7,7 @@ This is the glue between the layers: wire (decoded args) → state (snapshot row
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import compress
 from typing import Any
@@ -22,6 +22,7 @@ from app.policy.candidates import Candidates
 from app.policy.demand import PodAnnotationError, PodDemand, parse_demand
 from app.policy.engine import FilterOutcome, Policy
 from app.policy.types import Predicate
+from app.preempt import PreemptionVerdict, preemption_verdict
 from app.state.records import NodeFacts, node_facts
 from app.state.snapshot import Snapshot
 from app.state.table import IntArray, Listed, NodeTable
@@ -29,7 +30,7 @@ from app.wire.codec import decode_node, decode_node_names, encode
 from app.wire.quantity import QuantityError
 from app.wire.replies import filter_reply, host_priority_list, json_array, object_members
 from app.wire.requests import pod_requests
-from app.wire.types import ExtenderArgs, ExtenderArgsRawNames, Pod
+from app.wire.types import ExtenderArgs, ExtenderArgsRawNames, ExtenderPreemptionArgs, Pod
 
 Args = ExtenderArgs | ExtenderArgsRawNames
 
@@ -47,6 +48,9 @@ class Observer:
 
     def scored(self, demand: PodDemand, scores: npt.NDArray[np.int64]) -> None:
         """After a prioritize decision."""
+
+    def preempted(self, demand: PodDemand, verdict: PreemptionVerdict) -> None:
+        """After a preempt decision."""
 
 
 class PodError(ValueError):
@@ -134,21 +138,33 @@ class Extender:
                 table = self._table_from(facts)
                 lookup = {f.name: snapshot.with_ledger_problem(f) for f in facts}
             listed = table.listed([f.name for f in facts])
-            nodes = Candidates(table, listed.rows, lookup, listed, self._returned(args, table))
+            adjusted = self.adjustments(args.Pod, table)
+            nodes = Candidates(table, listed.rows, lookup, listed, adjusted)
             return Request(self.demand(args.Pod), nodes, listed, raw)
         table = snapshot.table
         if isinstance(args, ExtenderArgsRawNames):
             listed = table.listed_raw(bytes(args.NodeNames), decode_node_names)
         else:
             listed = table.listed(args.NodeNames or [])
-        nodes = Candidates(table, listed.rows, snapshot.nodes, listed, self._returned(args, table))
+        adjusted = self.adjustments(args.Pod, table)
+        nodes = Candidates(table, listed.rows, snapshot.nodes, listed, adjusted)
         return Request(self.demand(args.Pod), nodes, listed, None)
 
-    def _returned(self, args: Args, table: NodeTable) -> dict[int, IntArray]:
-        """Rows holding the pod's own reservations, and what to give back on each."""
-        assert args.Pod is not None
-        own = self.snapshot.own_reservations(args.Pod.metadata.uid)
-        return {table.rows[n]: amounts for n, amounts in own.items() if n in table.rows}
+    def adjustments(
+        self, pod: Pod, table: NodeTable, freed: Mapping[str, IntArray] | None = None
+    ) -> dict[int, IntArray]:
+        """Per row, what to add to the node's free room when deciding ``pod``: the pod's own
+        reservations (they hold nothing against it) and ``freed`` (a preemption's victims),
+        less the room that nominated pods of the same or higher priority hold there."""
+        snapshot = self.snapshot
+        uid = pod.metadata.uid
+        changes = dict(snapshot.own_reservations(uid))
+        for node, held in snapshot.nominated_for(uid, pod.spec.priority or 0).items():
+            changes[node] = changes[node] - held if node in changes else -held
+        for node, amounts in (freed or {}).items():
+            changes[node] = changes[node] + amounts if node in changes else amounts
+        rows = table.rows
+        return {rows[n]: amounts for n, amounts in changes.items() if n in rows}
 
     def _facts_of(self, raw: msgspec.Raw) -> NodeFacts:
         """Full-nodes mode: the request's node is authoritative; reuse parsed facts when the
@@ -203,6 +219,34 @@ class Extender:
         self.observer.scored(request.demand, scores)
         return host_priority_list(request.listed.host_prefixes, scores)
 
+    def preempt(self, args: ExtenderPreemptionArgs) -> bytes:
+        """``ExtenderPreemptionResult`` bytes: kube-scheduler's candidate nodes on which the
+        preemptor passes the filter once its victims are gone, with those victims unchanged.
+        Raises :class:`PodError`."""
+        assert args.Pod is not None  # the codec guarantees it
+        demand = self.demand(args.Pod)
+        self.snapshot.refresh()
+        verdict = preemption_verdict(
+            self.snapshot, args, lambda freed, names: self._passes(args, demand, freed, names)
+        )
+        self.observer.preempted(demand, verdict)
+        return encode({"NodeNameToMetaVictims": verdict.kept})
+
+    def _passes(
+        self,
+        args: ExtenderPreemptionArgs,
+        demand: PodDemand,
+        freed: Mapping[str, IntArray],
+        names: Sequence[str],
+    ) -> FilterOutcome:
+        """The filter's verdict on ``names`` with ``freed`` given back on each."""
+        assert args.Pod is not None
+        table = self.snapshot.table
+        listed = table.listed(names)
+        adjusted = self.adjustments(args.Pod, table, freed)
+        nodes = Candidates(table, listed.rows, self.snapshot.nodes, listed, adjusted)
+        return self.policy.filter(demand, nodes)
+
     def explain(self, args: Args) -> dict[str, Any]:
         """A readable account of the decision for every node in the request."""
         try:
@@ -222,8 +266,31 @@ class Extender:
                 "container_id": demand.container_id,
             },
             "snapshot_version": self.snapshot.version,
-            "nodes": self.policy.explain(demand, request.nodes),
+            "nodes": self._held_on(args.Pod, self.policy.explain(demand, request.nodes)),
         }
+
+    def _held_on(self, pod: Pod | None, report: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Name, per node, the pods that hold room there besides those running: pods
+        nominated there that the decision counted, and terminating pods (counted until gone)."""
+        assert pod is not None
+        snapshot = self.snapshot
+        uid, priority = pod.metadata.uid, pod.spec.priority or 0
+        resources = snapshot.table.resources
+        for entry in report:
+            nominated = snapshot.nominations_holding(entry["node"], uid, priority)
+            if nominated:
+                entry["nominated"] = [
+                    {
+                        "pod": f"{p.namespace}/{p.name}",
+                        "priority": p.priority,
+                        "requests": {r: p.requests[r] for r in resources if p.requests.get(r)},
+                    }
+                    for p in nominated
+                ]
+            terminating = snapshot.terminating_on(entry["node"])
+            if terminating:
+                entry["terminating"] = [f"{p.namespace}/{p.name}" for p in terminating]
+        return report
 
 
 def filter_error(message: str) -> dict[str, Any]:

@@ -61,6 +61,21 @@ class Metrics:
             "The time one bind may take (bind.budget_seconds); 0 while binding is unavailable.",
             registry=r,
         )
+        self.preemption_nodes = Counter(
+            f"{PREFIX}_preemption_nodes_total",
+            "kube-scheduler's preemption candidates, by the preempt verb's verdict: kept (the "
+            "preemptor fits once the victims are gone) or dropped (it would not: the ledger, "
+            "nominated pods or the extender's predicates hold the node).",
+            ["verdict"], registry=r,
+        )  # fmt: skip
+        for verdict in ("kept", "dropped"):
+            self.preemption_nodes.labels(verdict)
+        self.preemption_victims = Counter(
+            f"{PREFIX}_preemption_victims_total",
+            "Victims on the candidate nodes the preempt verb kept (kube-scheduler evicts those "
+            "of the one node it then picks).",
+            registry=r,
+        )
         self.ready = Gauge(
             f"{PREFIX}_ready", "1 while this replica answers /readyz with 200, else 0.", registry=r
         )

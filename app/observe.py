@@ -13,6 +13,7 @@ from app.metrics import MAX_SCORE, Metrics
 from app.policy.demand import PodDemand
 from app.policy.engine import FilterOutcome
 from app.policy.types import Predicate
+from app.preempt import PreemptionVerdict
 
 log = logging.getLogger("app.decisions")
 
@@ -23,6 +24,9 @@ class DecisionObserver(Observer):
 
     def __init__(self, metrics: Metrics) -> None:
         self.counts = metrics.decisions
+        self._kept = metrics.preemption_nodes.labels("kept")
+        self._dropped = metrics.preemption_nodes.labels("dropped")
+        self._victims = metrics.preemption_victims
 
     def filtered(
         self, demand: PodDemand, outcome: FilterOutcome, predicates: Sequence[Predicate]
@@ -55,6 +59,19 @@ class DecisionObserver(Observer):
                 extra={"verb": "prioritize", "pod": demand.pod, "nodes": len(scores),
                        "best": int(scores.max())},
             )  # fmt: skip
+
+    def preempted(self, demand: PodDemand, verdict: PreemptionVerdict) -> None:
+        """Preemptions are rare and each may evict pods: one info line per decision."""
+        self._kept.inc(len(verdict.kept))
+        self._dropped.inc(len(verdict.dropped))
+        self._victims.inc(verdict.victims)
+        log.info(
+            "preempt",
+            extra={
+                "verb": "preempt", "pod": demand.pod, "kept": sorted(verdict.kept),
+                "victims": verdict.victims, "dropped": verdict.dropped,
+            },
+        )  # fmt: skip
 
 
 def _gpu_type(demand: PodDemand) -> str:

@@ -68,6 +68,9 @@ def pod(
     labels: dict[str, str] | None = None,
     phase: str = "Pending",
     uid: str | None = None,
+    priority: int | None = None,
+    nominated: str | None = None,
+    terminating: bool = False,
 ) -> dict[str, Any]:
     requests: dict[str, str] = {}
     if cpu:
@@ -81,19 +84,21 @@ def pod(
     }
     if node_name:
         spec["nodeName"] = node_name
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {
-            "name": name,
-            "namespace": namespace,
-            "uid": uid or f"uid-{namespace}-{name}",
-            "labels": labels or {},
-            "annotations": annotations or {},
-        },
-        "spec": spec,
-        "status": {"phase": phase},
+    if priority is not None:
+        spec["priority"] = priority
+    metadata: dict[str, Any] = {
+        "name": name,
+        "namespace": namespace,
+        "uid": uid or f"uid-{namespace}-{name}",
+        "labels": labels or {},
+        "annotations": annotations or {},
     }
+    if terminating:
+        metadata["deletionTimestamp"] = "2026-12-01T10:00:00Z"
+    status: dict[str, Any] = {"phase": phase}
+    if nominated:
+        status["nominatedNodeName"] = nominated
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": spec, "status": status}
 
 
 def lease(

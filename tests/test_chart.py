@@ -62,6 +62,7 @@ VERBS = {
     "filterVerb": APP_VERBS.filter,
     "prioritizeVerb": APP_VERBS.prioritize,
     "bindVerb": APP_VERBS.bind,
+    "preemptVerb": APP_VERBS.preempt,
 }
 
 # Fields of kubescheduler.config.k8s.io/v1 that the chart may use. kube-scheduler decodes its

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,14 +35,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app.api.server import create_app
-from tests.builders import FIXTURES, P
+from app.state.ledger import Reservation
+from tests.builders import FIXTURES, GPU, P, lease, node, pod
 from tests.live import live_runtime
 from tests.standin import ApiServerStandIn
 
 LIMIT = 1024 * 1024  # server.max_body_bytes for these cases
 HUGE = 256 * 1024  # a huge string, still well under the limit
 DEEP = 100_000
-CASES = {"filter": 2200, "prioritize": 2200, "bind": 800}  # per `make test`: 5,200
+CASES = {"filter": 2200, "prioritize": 2200, "bind": 800, "preempt": 1000}  # per `make test`: 6,200
 
 # ---- the shape kube-scheduler sends, as far as the extender reads it ------------------------
 
@@ -61,7 +63,7 @@ def obj(nullable: bool = False, **fields: Shape) -> Shape:
     return Shape("obj", nullable, fields)
 
 
-STR, STR_OR_NULL, QTY = Shape("str"), Shape("str", True), Shape("qty")
+STR, STR_OR_NULL, QTY, INT = Shape("str"), Shape("str", True), Shape("qty"), Shape("int")
 QUANTITIES = Shape("map", True, item=QTY)
 RESOURCES = obj(True, requests=QUANTITIES, limits=QUANTITIES)
 CONTAINER = obj(name=STR, resources=RESOURCES, restartPolicy=STR_OR_NULL)
@@ -69,14 +71,16 @@ CONTAINERS = Shape("list", item=CONTAINER)
 META = obj(
     name=STR, namespace=STR, uid=STR, resourceVersion=STR,
     labels=Shape("map", True, item=STR), annotations=Shape("map", True, item=STR),
+    deletionTimestamp=STR_OR_NULL,
 )  # fmt: skip
 POD = obj(
     metadata=META,
     spec=obj(
         containers=CONTAINERS, initContainers=Shape("list", True, item=CONTAINER),
         overhead=QUANTITIES, resources=RESOURCES, nodeName=STR_OR_NULL,
+        priority=Shape("int", True),
     ),
-    status=obj(phase=STR_OR_NULL),
+    status=obj(phase=STR_OR_NULL, nominatedNodeName=STR_OR_NULL),
 )  # fmt: skip
 NODE = obj(metadata=META, status=obj(allocatable=QUANTITIES, capacity=QUANTITIES))
 ARGS = obj(
@@ -85,7 +89,21 @@ ARGS = obj(
     NodeNames=Shape("list", True, item=STR),
 )
 BINDING = obj(PodName=STR, PodNamespace=STR, PodUID=STR, Node=STR)
-REQUIRED = {"filter": {"Pod"}, "prioritize": {"Pod"}, "bind": {"PodName", "PodNamespace", "Node"}}
+VICTIM_POD = obj(True, metadata=obj(uid=STR))  # a victim is read for its UID only
+PREEMPTION = obj(
+    Pod=POD,
+    NodeNameToVictims=Shape("map", True, item=obj(
+        True, Pods=Shape("list", True, item=VICTIM_POD), NumPDBViolations=INT,
+    )),
+    NodeNameToMetaVictims=Shape("map", True, item=obj(
+        True, Pods=Shape("list", True, item=obj(True, UID=STR)), NumPDBViolations=INT,
+    )),
+)  # fmt: skip
+SHAPES = {"filter": ARGS, "prioritize": ARGS, "bind": BINDING, "preempt": PREEMPTION}
+REQUIRED = {
+    "filter": {"Pod"}, "prioritize": {"Pod"}, "bind": {"PodName", "PodNamespace", "Node"},
+    "preempt": {"Pod"},
+}  # fmt: skip
 
 WRONG: dict[str, list[Any]] = {
     "obj": [0, "x", True, []],
@@ -93,6 +111,7 @@ WRONG: dict[str, list[Any]] = {
     "list": [0, "x", True, {}],
     "str": [0, 1.5, True, [], {}],
     "qty": [True, [], {}, None],
+    "int": ["1", 1.5, True, [], {}],
 }
 
 Path_ = tuple[str | int, ...]
@@ -137,7 +156,7 @@ class Recorded:
 def load(path: Path) -> Recorded:
     call = json.loads(path.read_text())
     doc = call["request"]
-    shape = BINDING if call["verb"] == "bind" else ARGS
+    shape = SHAPES[call["verb"]]
     read, unread, objects = [], [], []
     for where, value, sub in walk(doc, shape):
         if isinstance(value, dict) and (sub is None or sub.kind == "obj"):
@@ -154,7 +173,7 @@ def load(path: Path) -> Recorded:
 
 
 RECORDED = {r.name: r for r in map(load, sorted((FIXTURES / "kube-scheduler").glob("*-*-*.json")))}
-assert {r.verb for r in RECORDED.values()} == set(CASES) and len(RECORDED) == 15
+assert {r.verb for r in RECORDED.values()} == set(CASES) and len(RECORDED) == 17
 
 
 def by_verb(verb: str) -> list[str]:
@@ -332,7 +351,8 @@ def cases(draw: st.DrawFn, verb: str) -> Case:
     elif kind == "read_case":
         fields = [p for p, _ in rec.read if len(p) > 1 and isinstance(p[-1], str)]
         parent_shapes = dict(rec.read)
-        fields = [p for p in fields if parent_shapes.get(p[:-1], ARGS).kind == "obj"]
+        top = SHAPES[verb]
+        fields = [p for p in fields if parent_shapes.get(p[:-1], top).kind == "obj"]
         path = pick(fields) if fields else None
         if path is not None:
             rename(
@@ -372,7 +392,7 @@ def cases(draw: st.DrawFn, verb: str) -> Case:
         expect = "bad"
     elif kind == "bad_utf8":
         # Read strings are checked; skipped ones only where they are echoed (full-nodes mode).
-        full_nodes = rec.name.startswith("fullnodes")
+        full_nodes = rec.name.startswith("fullnodes") and verb in ("filter", "prioritize")
         raw = draw(st.sampled_from([b'"\xff\xfe"', b'"a\xc3"', b'"\xed\xa0\x80"']))
         body.splice(pick(read_strings + rec.unread if full_nodes else read_strings), raw)
         expect = "bad"
@@ -449,7 +469,7 @@ def originals(served: Served) -> dict[str, Any]:
         reply = served.post(rec.path, rec.text.encode(), {"content-type": "application/json"})
         assert reply.status_code == 200, (rec.name, reply.text)
         replies[rec.name] = comparable(rec.verb, reply.json())
-        if rec.verb != "prioritize":
+        if rec.verb in ("filter", "bind"):
             assert reply.json()["Error"] == "", (rec.name, reply.text)
     return replies
 
@@ -459,6 +479,7 @@ def served() -> Iterator[Served]:
     loop = asyncio.new_event_loop()
     with ApiServerStandIn() as apiserver:
         apiserver.load_fixture_lists()
+        preemption_cluster(apiserver)
         running = live_runtime(apiserver, server={"max_body_bytes": LIMIT})
         runtime, _, changes = loop.run_until_complete(running.__aenter__())
         try:
@@ -479,6 +500,27 @@ def served() -> Iterator[Served]:
             loop.close()
 
 
+def preemption_cluster(apiserver: ApiServerStandIn) -> None:
+    """The recorded preemptions' nodes and victims (both recordings' UIDs: gpu-b has room for
+    both), and gpu-a's ledger reservation: each recorded call keeps gpu-b and drops gpu-a."""
+    apiserver.add_node(node("gpu-a", gpus=4))
+    apiserver.add_node(node("gpu-b", gpus=8))
+    for rec in RECORDED.values():
+        if rec.verb != "preempt":
+            continue
+        for name, victims in (rec.doc["NodeNameToMetaVictims"] or {}).items():
+            for item in victims["Pods"]:
+                apiserver.add_pod(pod(f"victim-{item['UID']}", node_name=name, gpus=1,
+                                      phase="Running", uid=item["UID"]))  # fmt: skip
+        for name, full in (rec.doc["NodeNameToVictims"] or {}).items():
+            for item in full["Pods"]:
+                uid = item["metadata"]["uid"]
+                apiserver.add_pod(pod(f"victim-{uid}", node_name=name, gpus=1, phase="Running",
+                                      uid=uid))  # fmt: skip
+    entry = Reservation("uid-holder", "default/holder", ((GPU, 2), ("pods", 1)), time.time() + 3600)
+    apiserver.add_lease(lease("gpu-a", [entry]))
+
+
 def check(served: Served, case: Case) -> None:
     rec = RECORDED[case.recorded]
     reply = served.post(rec.path, case.body, case.headers)
@@ -489,12 +531,15 @@ def check(served: Served, case: Case) -> None:
         assert status == (400 if case.expect == "bad" else 413), reply.text
         assert isinstance(data["Error"], str) and data["Error"]
     elif case.expect == "pod":
-        assert status == (422 if verb == "prioritize" else 200), reply.text
+        assert status == (422 if verb in ("prioritize", "preempt") else 200), reply.text
         assert P in data["Error"] or "quantity" in data["Error"], reply.text
     else:
         assert status == 200, reply.text
         if verb == "prioritize":
             assert isinstance(data, list)
+        elif verb == "preempt":
+            assert set(data) == {"NodeNameToMetaVictims"}, reply.text
+            assert isinstance(data["NodeNameToMetaVictims"], dict)
         elif verb == "filter":
             assert data["Error"] == "", reply.text
         else:
@@ -505,7 +550,7 @@ def check(served: Served, case: Case) -> None:
 
 # ---- the three causes of 500s seen before this suite existed (issue 10) ----------------------
 
-HOT = ("/filter", "/prioritize", "/bind")
+HOT = ("/filter", "/prioritize", "/bind", "/preempt")
 
 
 def test_deeply_nested_json_is_400_not_a_recursion_error(served: Served) -> None:
@@ -580,3 +625,16 @@ def test_mutated_prioritize_requests_get_the_answer_of_their_class(
 @given(case=cases("bind"))
 def test_mutated_bind_requests_get_the_answer_of_their_class(served: Served, case: Case) -> None:
     check(served, case)
+
+
+@fuzz_settings("preempt")
+@given(case=cases("preempt"))
+def test_mutated_preempt_requests_get_the_answer_of_their_class(
+    served: Served, case: Case
+) -> None:
+    check(served, case)
+
+
+def test_recorded_preemptions_keep_gpu_b_and_drop_gpu_a(served: Served) -> None:
+    for name in by_verb("preempt"):
+        assert set(RECORDED[name].reply["NodeNameToMetaVictims"]) == {"gpu-b"}

@@ -240,3 +240,19 @@ def test_an_unusable_annotation_names_the_pod_and_key() -> None:
     bad = pending("bad", cpu="1", annotations={P + "gpu-memory": "lots"})
     with pytest.raises(PodError, match=r"default/bad.*gpu-memory='lots'"):
         run([bad])
+
+
+def test_a_nominated_pod_in_the_snapshot_holds_its_room_as_in_filter() -> None:
+    """A pod nominated to a node (status.nominatedNodeName) holds its room there against pods
+    of its priority or lower, as the live filter counts it; a higher priority does not see it."""
+    nodes = [node("g-1", gpus=2), node("g-2", gpus=2)]
+    waiting = pod("preemptor", gpus=2, priority=1000, nominated="g-1")
+    settings = load_settings(**SETTINGS)
+    pods = [pending("low", gpus=2, priority=10), pending("top", gpus=2, priority=5000)]
+    result = simulate(settings, snapshot_of(nodes, [waiting], settings), pending_pods(pods, "t"))
+    placed = {p.pod.key: p.node for p in result.placements}
+    # queue order: top first (it may take g-1: the nomination is below it), then low
+    assert placed == {"default/top": "g-1", "default/low": "g-2"}
+    pods = [pending("low", gpus=2, priority=10)]
+    result = simulate(settings, snapshot_of(nodes, [waiting], settings), pending_pods(pods, "t"))
+    assert [p.node for p in result.placements] == ["g-2"]

@@ -24,6 +24,7 @@ from app.wire.codec import (
     BadRequest,
     decode_extender_args,
     decode_extender_args_raw_names,
+    decode_preemption_args,
     encode,
 )
 
@@ -39,6 +40,7 @@ class Verbs:
     filter: str = "filter"
     prioritize: str = "prioritize"
     bind: str = "bind"
+    preempt: str = "preempt"
 
 
 VERBS = Verbs()
@@ -109,6 +111,27 @@ def prioritize_handler(runtime: Runtime) -> Handler:
     return handle
 
 
+def preempt_handler(runtime: Runtime) -> Handler:
+    """POST /preempt: the reply (``ExtenderPreemptionResult``) has no ``Error``, so faults are
+    HTTP errors; kube-scheduler then fails this preemption attempt and retries the pod."""
+
+    async def handle(body: bytes) -> tuple[int, bytes]:
+        extender = runtime.extender
+        if extender is None or not runtime.readiness.ready:
+            return _not_ready(runtime)
+        try:
+            return 200, extender.preempt(decode_preemption_args(body))
+        except BadRequest as exc:
+            return 400, error_body(str(exc))
+        except PodError as exc:
+            return 422, error_body(str(exc))
+        except Exception as exc:
+            log.exception("preempt failed")
+            return 500, error_body(f"internal error: {exc}")
+
+    return handle
+
+
 def bind_handler(runtime: Runtime) -> Handler:
     """POST /bind: delegated to the commit layer when a live API source is configured."""
 
@@ -135,6 +158,10 @@ def _explain_text(report: dict[str, Any]) -> str:
             kind = "unresolvable" if node["unresolvable"] else "resolvable"
             reasons = "; ".join(f"{f['predicate']}: {f['reason']}" for f in node["failures"])
             lines.append(f"FAIL {node['node']:<30} [{kind}] {reasons}")
+        for held in node.get("nominated", ()):
+            lines.append(f"     holds room: nominated {held['pod']} (priority {held['priority']})")
+        for name in node.get("terminating", ()):
+            lines.append(f"     holds room: terminating {name} (until deleted)")
     return "\n".join(lines) + "\n"
 
 
@@ -208,6 +235,7 @@ def create_app(runtime: Runtime, source: Source | None = None) -> HotPath:
             runtime.metrics, VERBS.prioritize, prioritize_handler(runtime)
         ),
         f"/{VERBS.bind}": timed(runtime.metrics, VERBS.bind, bind_handler(runtime)),
+        f"/{VERBS.preempt}": timed(runtime.metrics, VERBS.preempt, preempt_handler(runtime)),
     }
     server = runtime.settings.server
     if not server.explain:

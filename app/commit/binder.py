@@ -4,7 +4,8 @@ Binding.
 1. Find the pod (this replica's snapshot, else GET) — already bound here: success.
 2. Read the node's ledger Lease (``app.state.ledger``): the snapshot's copy first (no GET on
    the happy path), a fresh GET after a conflict. The node itself comes from the snapshot.
-3. free = allocatable − pods bound there − live reservations of pods not yet seen bound.
+3. free = allocatable − pods bound there − live reservations of pods not yet seen bound −
+   what pods nominated there of the pod's priority or higher wait for (as in filter).
    The pod does not fit any more → ``Error`` naming the resources (``app.commit.decide``).
 4. PATCH the ledger (expired entries pruned, this pod's entry added) carrying the Lease's
    resourceVersion, or create the Lease if the node has none yet (``app.commit.calls``). 409 →

@@ -71,17 +71,20 @@ class Decider:
         name = node.name
         tracked = self.snapshot.table.resources
         used = dict(zip(tracked, self.snapshot.usage(name).tolist(), strict=True))
+        batch_uids = {w.pod.uid for w in batch}
         free = free_for(
             allocatable={r: node.allocatable.get(r, 0) for r in tracked},
             used=used,
             ledger=reservations,
-            deciding={w.pod.uid for w in batch},
+            deciding=batch_uids,
             is_bound=self.snapshot.accounted,
             now=now,
         )
+        # room that pods nominated here of each pod's priority or higher wait for (as in filter)
+        held = [self.snapshot.nominated_held(name, w.pod, skip=batch_uids) for w in batch]
         admitted: list[Waiting] = []
         for waiting, missing in zip(
-            batch, admit_in_order([w.requests for w in batch], free), strict=True
+            batch, admit_in_order([w.requests for w in batch], free, held), strict=True
         ):
             if missing:
                 detail = "; ".join(str(m) for m in missing)

@@ -93,14 +93,19 @@ def ledger_after(
 
 
 def admit_in_order(
-    requests: Sequence[Mapping[str, int]], free: Mapping[str, int]
+    requests: Sequence[Mapping[str, int]],
+    free: Mapping[str, int],
+    held: Sequence[Mapping[str, int]] | None = None,
 ) -> list[list[Shortfall]]:
     """Decide a batch of reservations on one node in arrival order: each must fit in what the
-    earlier admitted ones left. Per request, its shortfalls (empty: admitted)."""
+    earlier admitted ones left, less what ``held`` keeps from it (the room nominated pods of
+    its priority or higher wait for). Per request, its shortfalls (empty: admitted)."""
     left = dict(free)
     verdicts: list[list[Shortfall]] = []
-    for wanted in requests:
-        missing = shortfalls(wanted, left)
+    for i, wanted in enumerate(requests):
+        kept_back = held[i] if held else {}
+        room = {r: a - kept_back.get(r, 0) for r, a in left.items()} if kept_back else left
+        missing = shortfalls(wanted, room)
         if not missing:
             for resource, amount in wanted.items():
                 left[resource] = left.get(resource, 0) - amount

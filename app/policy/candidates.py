@@ -26,8 +26,9 @@ class Candidates:
     """Columns of ``table`` restricted to ``rows`` (request order, duplicates allowed).
 
     With ``listed`` (the request's node list, whose rows these are), per-list state the table
-    keeps is used instead of gathering afresh. ``returned`` (row → amounts) is added back to
-    those rows' free amounts: the pod's own reservations, which hold nothing against it."""
+    keeps is used instead of gathering afresh. ``returned`` (row → amounts) is added to those
+    rows' free amounts: the pod's own reservations, which hold nothing against it, and victims
+    of a preemption; less the room nominated pods hold for the pod (negative amounts)."""
 
     def __init__(
         self,
@@ -43,11 +44,8 @@ class Candidates:
         self.listed = listed
         self._free: dict[int, IntArray] = {}
         self._alloc: dict[int, IntArray] = {}
-        self._returned: list[tuple[int, IntArray]] = [
-            (int(i), amounts)
-            for row, amounts in (returned or {}).items()
-            for i in np.flatnonzero(rows == row)
-        ]
+        # candidate positions whose free room changes, and by how much (one row each)
+        self._at, self._by = _positions(table, rows, returned or {})
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -87,40 +85,42 @@ class Candidates:
         """The candidates' ``limits`` rows (read-only): the list's own copy, or gathered into
         ``scratch`` (``len(self)`` rows)."""
         kept = None if self.listed is None else self.table.limits_of(self.listed)
-        if kept is not None and not self._returned:
+        if kept is not None and not len(self._at):
             return kept
         if kept is not None:
             np.copyto(scratch, kept)
         else:
             np.take(self.table.limits, self.rows, axis=0, out=scratch, mode="clip")  # valid rows
-        for i, amounts in self._returned:
-            self._return(scratch[i], amounts)
+        if len(self._at):
+            self._return(scratch, self._at)
         return scratch
 
     def limit(self, column: int) -> IntArray:
         """One ``limits`` column over the candidates (the engine gathers whole rows at once)."""
         values: IntArray = self.table.limits[self.rows, column]
-        for i, amounts in self._returned:
-            row = self.table.limits[self.rows[i]].copy()
-            self._return(row, amounts)
-            values[i] = row[column]
+        if len(self._at):
+            changed = self.table.limits[self.rows[self._at]]
+            self._return(changed, np.arange(len(self._at)))
+            values[self._at] = changed[:, column]
         return values
 
-    def _return(self, limits: IntArray, amounts: IntArray) -> None:
-        """Add ``amounts`` back to one ``limits`` row's free amounts (and capacities)."""
+    def _return(self, limits: IntArray, at: npt.NDArray[np.intp]) -> None:
+        """Add the changes to the free amounts (and capacities) of ``limits`` rows ``at``."""
         width = len(self.table.resources)
-        free = limits[free_limit(0) : free_limit(width) : 2]
-        free += amounts
-        capacity = limits[capacity_limit(0) : capacity_limit(width) : 2]
-        np.maximum(capacity, free, out=capacity)
+        free_columns = np.arange(free_limit(0), free_limit(width), 2)
+        capacity_columns = np.arange(capacity_limit(0), capacity_limit(width), 2)
+        free = limits[at[:, None], free_columns] + self._by
+        limits[at[:, None], free_columns] = free
+        capacity = limits[at[:, None], capacity_columns]
+        limits[at[:, None], capacity_columns] = np.maximum(capacity, free)
 
     def free(self, column: int) -> IntArray:
         """Free amount of resource ``column`` per candidate."""
         found = self._free.get(column)
         if found is None:
             found = self._free[column] = self.table.free[column][self.rows]
-            for i, amounts in self._returned:
-                found[i] += amounts[column]
+            if len(self._at):
+                found[self._at] += self._by[:, column]
         return found
 
     def amounts(self, columns: IntArray) -> tuple[IntArray, IntArray]:
@@ -130,8 +130,8 @@ class Candidates:
         rows = self.rows
         alloc: IntArray = self.table.alloc[columns[:, None], rows]
         free: IntArray = self.table.free[columns[:, None], rows]
-        for i, amounts in self._returned:
-            free[:, i] += amounts[columns]
+        if len(self._at):
+            free[:, self._at] += self._by[:, columns].T
         return alloc, free
 
     def alloc(self, column: int) -> IntArray:
@@ -176,3 +176,29 @@ class Candidates:
 
     def pool_name(self, i: int) -> str:
         return self.table.pools.values[int(self.pool[i])]
+
+
+_SCANNED_UP_TO = 4
+"""Adjusted rows up to which each is found by a scan of the candidates; beyond, by one lookup."""
+
+
+def _positions(
+    table: NodeTable, rows: npt.NDArray[np.intp], adjusted: Mapping[int, IntArray]
+) -> tuple[npt.NDArray[np.intp], IntArray]:
+    """The candidate positions whose row is in ``adjusted``, and their amounts (one row each)."""
+    width = len(table.resources)
+    if not adjusted:
+        return np.zeros(0, np.intp), np.zeros((0, width), np.int64)
+    keys = list(adjusted)
+    if len(keys) <= _SCANNED_UP_TO:
+        found = [(int(i), k) for k, row in enumerate(keys) for i in np.flatnonzero(rows == row)]
+        at = np.array([i for i, _ in found], np.intp)
+        which = np.array([k for _, k in found], np.intp)
+    else:
+        slot = np.full(table.size, -1, np.intp)
+        slot[keys] = np.arange(len(keys))
+        hits = slot[rows]
+        at = np.flatnonzero(hits >= 0)
+        which = hits[at]
+    amounts = np.array([adjusted[k] for k in keys], np.int64).reshape(len(keys), width)
+    return at, amounts[which]

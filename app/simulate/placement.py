@@ -18,6 +18,7 @@ from app.policy.engine import FilterOutcome
 from app.simulate.pending import PendingPod
 from app.state.records import PodFacts, pod_facts
 from app.state.snapshot import Snapshot
+from app.state.table import IntArray
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,10 +67,17 @@ class Placer:
         self.names = sorted(self.snapshot.nodes)
         self._rows = self.snapshot.table.rows_for(self.names)  # by name: ties go to the lowest
 
-    def candidates(self, rows: npt.NDArray[np.intp] | None = None) -> Candidates:
-        """The nodes as a request naming all of them would see them now."""
+    def candidates(
+        self,
+        rows: npt.NDArray[np.intp] | None = None,
+        adjusted: Mapping[int, IntArray] | None = None,
+    ) -> Candidates:
+        """The nodes as a request naming all of them would see them now; ``adjusted``: what the
+        live verbs add to some rows' free room for the pod (its own reservations, less the room
+        nominated pods of its priority or higher hold)."""
         snapshot = self.snapshot
-        return Candidates(snapshot.table, self._rows if rows is None else rows, snapshot.nodes)
+        rows = self._rows if rows is None else rows
+        return Candidates(snapshot.table, rows, snapshot.nodes, returned=adjusted)
 
     def place(self, pending: PendingPod) -> Placement:
         """Filter, score the passing nodes (kube-scheduler sends prioritize only those), bind the
@@ -77,11 +85,12 @@ class Placer:
         policy = self.extender.policy
         demand = self.extender.demand(pending.pod)
         facts = pod_facts(pending.pod)
-        outcome = policy.filter(demand, self.candidates())
+        adjusted = self.extender.adjustments(pending.pod, self.snapshot.table)
+        outcome = policy.filter(demand, self.candidates(adjusted=adjusted))
         passed = self._rows[outcome.passed]
         if not len(passed):
             return Placement(pending, demand, facts, None, None, reason_counts(outcome))
-        scores = policy.score(demand, self.candidates(passed)).scores
+        scores = policy.score(demand, self.candidates(passed, adjusted)).scores
         best = int(np.argmax(scores))  # the first maximum: rows are in name order
         node = self.snapshot.table.names[int(passed[best])]
         facts = dataclasses.replace(facts, node_name=node)

@@ -53,6 +53,12 @@ class PodFacts:
     requests: Mapping[str, int]
     container_id: str = ""
     """The pod's container ID if it names one and is pending (bound pods do not need it)."""
+    priority: int = 0
+    """``spec.priority`` (0 when absent, as kube-scheduler reads it)."""
+    nominated_node: str | None = None
+    """``status.nominatedNodeName``: the node whose room a preemptor waits for."""
+    terminating: bool = False
+    """``metadata.deletionTimestamp`` is set: being deleted, it holds its room until gone."""
 
     @property
     def holds_resources(self) -> bool:
@@ -62,6 +68,14 @@ class PodFacts:
     def waits(self) -> bool:
         """Not bound yet, nor finished."""
         return not self.node_name and self.phase not in TERMINAL_PHASES
+
+    @property
+    def nominated(self) -> str | None:
+        """The node this pod's nomination holds room on: it waits (and is not being deleted,
+        so kube-scheduler will still place it) and kube-scheduler nominated it there."""
+        if self.nominated_node and self.waits and not self.terminating:
+            return self.nominated_node
+        return None
 
 
 WorkloadKey = tuple[str, str, tuple[tuple[str, int], ...]]
@@ -171,4 +185,7 @@ def pod_facts(pod: Pod | AccountedPod, keys: Keys | None = None) -> PodFacts:
         phase=pod.status.phase,
         requests=pod_requests(pod),
         container_id=container_id,
+        priority=pod.spec.priority or 0,
+        nominated_node=pod.status.nominatedNodeName or None,
+        terminating=meta.deletionTimestamp is not None,
     )

@@ -16,6 +16,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from app.config import Settings
 from app.contract import Keys
@@ -47,6 +48,28 @@ class NodeParsing:
         return cls(Keys(settings.prefix), settings.gpu_resource, settings.all_gpu_aliases)
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class Nomination:
+    """A pending pod that kube-scheduler nominated to a node (``status.nominatedNodeName``):
+    its room there is held for pods of lower priority, as kube-scheduler's own filters do."""
+
+    priority: int
+    uid: str
+    requests: IntArray
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class NominationArrays:
+    """Every nomination as arrays (rebuilt when one changes): its node (an index into
+    ``nodes``), priority and requests; ``index``: pod uid → position."""
+
+    nodes: list[str]
+    node_of: npt.NDArray[np.intp]
+    priority: IntArray
+    index: dict[str, int]
+    requests: IntArray
+
+
 GONE_MEMORY_SECONDS = 3600.0
 """How long deleted pods' UIDs are remembered; longer than any reservation's time to live."""
 
@@ -75,6 +98,13 @@ class Snapshot:
         # pending pods that name a container ID, per workload, in the order first seen pending
         self._waiting: dict[WorkloadKey, dict[str, None]] = {}
         self._waiting_key: dict[str, WorkloadKey] = {}  # pod uid → its key in _waiting
+        # per node, the pods nominated there, highest priority first (tuples: replaced, never
+        # mutated, so forks share them); and each nominated pod's node
+        self._nominated: dict[str, tuple[Nomination, ...]] = {}
+        self._nominated_node: dict[str, str] = {}
+        self._nominations: NominationArrays | None = None  # built on first use after a change
+        self._terminating: dict[str, frozenset[str]] = {}  # node → uids of terminating pods
+        self._terminating_at: dict[str, str] = {}  # uid → node
         self._next_expiry = float("inf")
         self.listeners: list[Callable[[], None]] = []
         """Called after every change (on the mutating thread), e.g. to wake waiters."""
@@ -162,6 +192,9 @@ class Snapshot:
         self._uncount(facts.uid)
         self.pods[facts.uid] = facts
         self._queue_waiting(facts)
+        self._nominate(facts)
+        holding = facts.node_name if facts.terminating and facts.holds_resources else None
+        self._mark_terminating(facts.uid, holding)
         self._uid_by_name[(facts.namespace, facts.name)] = facts.uid
         was_bound = facts.uid in self._bound
         if facts.node_name:
@@ -187,6 +220,8 @@ class Snapshot:
             del self._uid_by_name[(facts.namespace, facts.name)]
         self._uncount(uid)
         self._unqueue_waiting(uid)
+        self._unnominate(uid)
+        self._mark_terminating(uid, None)
         self._bound_since.pop(uid, None)
         self._bound.discard(uid)
         self._forget_gone(now := self.clock())
@@ -297,6 +332,95 @@ class Snapshot:
                     held[name] = held[name] + vector if name in held else vector
         return held
 
+    def nominated_for(self, uid: str, priority: int) -> dict[str, IntArray]:
+        """Per node, the room held there for pod ``uid`` of ``priority`` by nominated pods:
+        those of priority ≥ ``priority`` other than the pod itself, as kube-scheduler's filters
+        count them (``addGENominatedPods``). A nominated pod with a live ledger entry is left
+        out: its bind is under way, and the entry holds its room. Vectorised over every
+        nomination (they are few, and the arrays are rebuilt only when one changes)."""
+        if not self._nominated_node:
+            return {}
+        arrays = self._nomination_arrays()
+        counted = arrays.priority >= priority
+        own = arrays.index.get(uid)
+        if own is not None:
+            counted[own] = False
+        reserving = self._reserving_nodes
+        if reserving:
+            index, now = arrays.index, self.clock()
+            small, large = (index, reserving) if len(index) < len(reserving) else (reserving, index)
+            for other in [u for u in small if u in large]:
+                if self._has_live_entry(other, now):
+                    counted[index[other]] = False
+        if not counted.any():
+            return {}
+        nodes = arrays.node_of[counted]
+        held = np.zeros((len(arrays.nodes), len(self.table.resources)), np.int64)
+        np.add.at(held, nodes, arrays.requests[counted])
+        return {arrays.nodes[i]: held[i] for i in np.unique(nodes).tolist()}
+
+    def _nomination_arrays(self) -> NominationArrays:
+        arrays = self._nominations
+        if arrays is None:
+            entries = [(node, n) for node, held in self._nominated.items() for n in held]
+            nodes = list(self._nominated)
+            position = {node: i for i, node in enumerate(nodes)}
+            width = len(self.table.resources)
+            arrays = self._nominations = NominationArrays(
+                nodes=nodes,
+                node_of=np.array([position[node] for node, _ in entries], np.intp),
+                priority=np.array([n.priority for _, n in entries], np.int64),
+                index={n.uid: i for i, (_, n) in enumerate(entries)},
+                requests=np.array([n.requests for _, n in entries], np.int64).reshape(-1, width),
+            )
+        return arrays
+
+    def nominated_held(
+        self, node: str, pod: PodFacts, skip: Collection[str] = ()
+    ) -> dict[str, int]:
+        """What pods nominated to ``node`` hold there against ``pod`` (see
+        :meth:`nominated_for`), by resource name; pods in ``skip`` (decided with it) left out."""
+        held: dict[str, int] = {}
+        for nomination in self._holding(node, pod.uid, pod.priority, skip):
+            for resource, amount in zip(self.table.resources, nomination.requests.tolist()):
+                if amount:
+                    held[resource] = held.get(resource, 0) + amount
+        return held
+
+    def _holding(
+        self, node: str, uid: str, priority: int, skip: Collection[str] = ()
+    ) -> Iterator[Nomination]:
+        """The nominations on ``node`` that hold room against pod ``uid`` of ``priority``."""
+        now = None
+        for nomination in self._nominated.get(node, ()):
+            if nomination.priority < priority:
+                return  # highest priority first
+            if nomination.uid == uid or nomination.uid in skip:
+                continue
+            now = self.clock() if now is None else now
+            if not self._has_live_entry(nomination.uid, now):
+                yield nomination
+
+    def nominations_holding(self, node: str, uid: str, priority: int) -> list[PodFacts]:
+        """The nominated pods whose room on ``node`` is held against pod ``uid`` of
+        ``priority`` (highest priority first): what :meth:`nominated_for` counts there."""
+        return [self.pods[n.uid] for n in self._holding(node, uid, priority)]
+
+    def terminating_on(self, node: str) -> tuple[PodFacts, ...]:
+        """The pods being deleted from ``node`` that still hold their room there."""
+        return tuple(self.pods[uid] for uid in sorted(self._terminating.get(node, ())))
+
+    def counted_on(self, uid: str, node: str) -> IntArray | None:
+        """What the pod holds on ``node`` in this snapshot's accounting (None: nothing)."""
+        counted = self._counted.get(uid)
+        return counted[1] if counted is not None and counted[0] == node else None
+
+    def _has_live_entry(self, uid: str, now: float) -> bool:
+        nodes = self._reserving_nodes.get(uid)
+        if not nodes:
+            return False
+        return any(e.pod_uid == uid and e.live(now) for n in nodes for e in self.reservations_on(n))
+
     def reservations_on(self, node: str) -> tuple[Reservation, ...]:
         """The entries of the node's ledger as last read (none if it has no ledger)."""
         ledger = self.ledgers.get(node)
@@ -356,6 +480,42 @@ class Snapshot:
             del group[uid]
             if not group:
                 del self._waiting[key]
+
+    def _nominate(self, facts: PodFacts) -> None:
+        node = facts.nominated
+        self._unnominate(facts.uid)
+        if node is None:
+            return
+        self._nominations = None
+        entry = Nomination(facts.priority, facts.uid, self.table.vector(facts.requests))
+        others = self._nominated.get(node, ())
+        self._nominated[node] = tuple(sorted((*others, entry), key=lambda n: (-n.priority, n.uid)))
+        self._nominated_node[facts.uid] = node
+
+    def _unnominate(self, uid: str) -> None:
+        node = self._nominated_node.pop(uid, None)
+        if node is None:
+            return
+        self._nominations = None
+        left = tuple(n for n in self._nominated[node] if n.uid != uid)
+        if left:
+            self._nominated[node] = left
+        else:
+            del self._nominated[node]
+
+    def _mark_terminating(self, uid: str, node: str | None) -> None:
+        """Index terminating pods by node (for ``/explain``: they are counted like any pod
+        holding resources until they are deleted)."""
+        old = self._terminating_at.pop(uid, None)
+        if old is not None:
+            left = self._terminating[old] - {uid}
+            if left:
+                self._terminating[old] = left
+            else:
+                del self._terminating[old]
+        if node is not None:
+            self._terminating_at[uid] = node
+            self._terminating[node] = self._terminating.get(node, frozenset()) | {uid}
 
     def _unindex_reservations(self, ledger: NodeLedger) -> None:
         for entry in ledger.reservations:

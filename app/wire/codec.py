@@ -11,7 +11,16 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from app.wire.types import NULL, ExtenderArgs, ExtenderArgsRawNames, ExtenderBindingArgs, Node
+from app.wire.types import (
+    NULL,
+    ExtenderArgs,
+    ExtenderArgsRawNames,
+    ExtenderBindingArgs,
+    ExtenderPreemptionArgs,
+    MetaPod,
+    MetaVictims,
+    Node,
+)
 
 T = TypeVar("T", ExtenderArgs, ExtenderBindingArgs)
 
@@ -139,6 +148,61 @@ def decode_node(raw: bytes | msgspec.Raw) -> Node:
     except msgspec.ValidationError as exc:
         raise BadRequest(f"a node in Nodes.items is not a v1.Node: {exc}") from exc
     return node
+
+
+_preemption_decoder = msgspec.json.Decoder(ExtenderPreemptionArgs)
+_PREEMPTION_FIELDS = _field_names(ExtenderPreemptionArgs)
+_VICTIMS_FIELDS = _field_names(MetaVictims)  # the same two names as Victims
+_META_POD_FIELDS = _field_names(MetaPod)
+
+
+def _normalise_preemption(data: Any) -> Any:
+    """Go's decoder matches every struct's keys case-insensitively, so the victims' keys too
+    (``Pods``, ``NumPDBViolations``, ``UID``); a victim pod's own keys are JSON tags, read as
+    the filter reads the pod."""
+    out = _normalise_keys(data, _PREEMPTION_FIELDS)
+    for which in ("NodeNameToVictims", "NodeNameToMetaVictims"):
+        victims = out.get(which)
+        if not isinstance(victims, dict):
+            continue
+        for node, found in victims.items():
+            if not isinstance(found, dict):
+                continue
+            found = victims[node] = _normalise_keys(found, _VICTIMS_FIELDS)
+            pods = found.get("Pods")
+            if which == "NodeNameToMetaVictims" and isinstance(pods, list):
+                found["Pods"] = [_normalise_keys(p, _META_POD_FIELDS) for p in pods]
+    return out
+
+
+def decode_preemption_args(body: bytes) -> ExtenderPreemptionArgs:
+    """Decode a preempt body; raise :class:`BadRequest` if it has no usable ``Pod`` or a field
+    the extender reads has the wrong type."""
+    try:
+        args: ExtenderPreemptionArgs = _parsed(_preemption_decoder, body)
+    except msgspec.ValidationError:
+        args = _decode_preemption_any_case(body)
+    if args.Pod is None:
+        args = _decode_preemption_any_case(body)
+    if args.Pod is None:
+        raise BadRequest("request body has no Pod")
+    return args
+
+
+def _decode_preemption_any_case(body: bytes) -> ExtenderPreemptionArgs:
+    try:
+        raw = _parsed(_any_decoder, body)
+    except msgspec.ValidationError as exc:  # a number out of range
+        raise BadRequest(f"request body is not valid JSON: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise BadRequest(f"request body must be a JSON object, not {type(raw).__name__}")
+    try:
+        args: ExtenderPreemptionArgs = _preemption_decoder.decode(
+            encode(_normalise_preemption(raw))
+        )
+        return args
+    except msgspec.ValidationError as exc:
+        raise BadRequest(f"request body does not match ExtenderPreemptionArgs: {exc}") from exc
 
 
 _raw_names_decoder = msgspec.json.Decoder(ExtenderArgsRawNames)

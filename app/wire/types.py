@@ -33,6 +33,8 @@ class ObjectMeta(msgspec.Struct, omit_defaults=True):
     resourceVersion: str = ""
     labels: dict[str, str] | None = None
     annotations: dict[str, str] | None = None
+    deletionTimestamp: str | None = None
+    """Set while the object is being deleted (a terminating pod still holds its room)."""
 
 
 class PodSpec(msgspec.Struct, omit_defaults=True):
@@ -42,10 +44,15 @@ class PodSpec(msgspec.Struct, omit_defaults=True):
     resources: ResourceRequirements | None = None
     """Pod-level resources (PodLevelResources): when set they replace the containers' sum."""
     nodeName: str | None = None
+    priority: int | None = None
+    """Filled from the pod's PriorityClass by admission; kube-scheduler's queue sorts on it and
+    preemption compares it (absent counts 0)."""
 
 
 class PodStatus(msgspec.Struct, omit_defaults=True):
     phase: str | None = None
+    nominatedNodeName: str | None = None
+    """Set by kube-scheduler's preemption: the node whose room the pod waits for."""
 
 
 class Pod(msgspec.Struct, omit_defaults=True):
@@ -58,16 +65,11 @@ class QueuedMeta(ObjectMeta, omit_defaults=True):
     creationTimestamp: datetime | None = None
 
 
-class QueuedSpec(PodSpec, omit_defaults=True):
-    priority: int | None = None
-    """Filled from the pod's PriorityClass by admission; kube-scheduler's queue sorts on it."""
-
-
 class QueuedPod(Pod, omit_defaults=True):
-    """A pending pod with what kube-scheduler's queue orders it by (``simulate`` reads these)."""
+    """A pending pod with what kube-scheduler's queue orders it by (``simulate`` reads these):
+    ``spec.priority``, then the creation time."""
 
     metadata: QueuedMeta = msgspec.field(default_factory=QueuedMeta)
-    spec: QueuedSpec = msgspec.field(default_factory=QueuedSpec)
 
 
 class NodeStatus(msgspec.Struct, omit_defaults=True):
@@ -120,6 +122,45 @@ class ExtenderBindingArgs(msgspec.Struct, forbid_unknown_fields=True):
     Node: str = ""
 
 
+class VictimMeta(msgspec.Struct):
+    uid: str = ""
+
+
+class VictimPod(msgspec.Struct):
+    """A victim in ``NodeNameToVictims``: a whole v1.Pod, of which only the UID is read (what
+    the snapshot counts for it is looked up by UID)."""
+
+    metadata: VictimMeta = msgspec.field(default_factory=VictimMeta)
+
+
+class Victims(msgspec.Struct, forbid_unknown_fields=True):
+    """``extender/v1.Victims`` (nodeCacheCapable false): whole pods."""
+
+    Pods: list[VictimPod | None] | None = None
+    NumPDBViolations: int = 0
+
+
+class MetaPod(msgspec.Struct, forbid_unknown_fields=True):
+    UID: str = ""
+
+
+class MetaVictims(msgspec.Struct, forbid_unknown_fields=True):
+    """``extender/v1.MetaVictims`` (nodeCacheCapable true, and every reply): UIDs."""
+
+    Pods: list[MetaPod | None] | None = None
+    NumPDBViolations: int = 0
+
+
+class ExtenderPreemptionArgs(msgspec.Struct, forbid_unknown_fields=True):
+    """kube-scheduler's ``ExtenderPreemptionArgs`` (preempt body): the preemptor and, per
+    candidate node, the victims kube-scheduler chose; the unused map arrives as ``null``.
+    Keys spelled another way (at any level) send the body to the codec's case-insensitive path."""
+
+    Pod: Pod | None = None
+    NodeNameToVictims: dict[str, Victims | None] | None = None
+    NodeNameToMetaVictims: dict[str, MetaVictims | None] | None = None
+
+
 class ListMeta(msgspec.Struct):
     resourceVersion: str = ""
     continue_: str = msgspec.field(default="", name="continue")
@@ -150,6 +191,7 @@ class PodIdentity(msgspec.Struct, omit_defaults=True):
     labels: msgspec.Raw = msgspec.Raw()
     """Left undecoded (a slice of the input): read only for pending pods."""
     annotations: msgspec.Raw = msgspec.Raw()
+    deletionTimestamp: str | None = None
 
 
 class AccountedPod(msgspec.Struct):

@@ -232,6 +232,7 @@ The verbs are the extender's routes: POST /filter, /prioritize, /bind.
   filterVerb: filter
   prioritizeVerb: prioritize
   bindVerb: bind
+  preemptVerb: preempt
   weight: {{ .Values.scheduler.weight | int }}
   nodeCacheCapable: {{ .Values.scheduler.nodeCacheCapable }}
   httpTimeout: {{ include "placement-extender.httpTimeout" . }}
