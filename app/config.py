@@ -121,6 +121,25 @@ class Bind(_Section):
     is used only while more than budget_seconds + 10 s of this is left."""
 
 
+class Wake(_Section):
+    """Waking kube-scheduler when room held by a reservation comes free without an API event it
+    watches (an entry expired, was released or pruned, or belonged to a replica that died).
+    kube-scheduler 1.36 retries a pod an extender refused only on a cluster event, or after its
+    5-minute flush of unschedulable pods; see docs/faults.md."""
+
+    enabled: bool = True
+    """Ring the wake-up object when room frees; false leaves refused pods to kube-scheduler's
+    own retries (minutes)."""
+    min_interval_seconds: float = Field(1.0, gt=0, le=60)
+    """At most one ring per replica per interval; a replica first waits a random part of it,
+    and skips the ring when another replica rang after the room freed."""
+    object_name: str = Field(
+        "placement-extender-wake", max_length=253, pattern=r"^[a-z0-9]([-.a-z0-9]*[a-z0-9])?$"
+    )
+    """The CSIStorageCapacity in ``kube.ledger_namespace`` whose update is the ring (it reports
+    no capacity, on no node, for no real storage class)."""
+
+
 class Kube(_Section):
     kubeconfig: str | None = None
     """Path to a kubeconfig; unset means in-cluster, then the default kubeconfig."""
@@ -149,6 +168,7 @@ class Settings(BaseSettings):
     scoring: Scoring = Scoring()
     server: Server = Server()
     bind: Bind = Bind()
+    wake: Wake = Wake()
     kube: Kube = Kube()
 
     @field_validator("prefix")
