@@ -82,8 +82,11 @@ class Scenario:
         self.core = CoreV1Api(self.client)
         self._procs: list[Proc] = []
 
-    def extender(self, env: dict[str, str] | None = None, name: str = "extender") -> Extender:
-        replica = self.plane.extender(name, env)
+    def extender(
+        self, env: dict[str, str] | None = None, name: str = "extender", **options: Any
+    ) -> Extender:
+        """A replica (``options``: see ``ControlPlane.extender``), stopped with the test."""
+        replica = self.plane.extender(name, env, **options)
         self._procs.append(replica.proc)
         return replica
 
