@@ -82,7 +82,10 @@ def record(run: str, figures: dict[str, Any]) -> None:
     directory = os.environ.get("CHAOS_FIGURES")
     if directory:
         Path(directory).mkdir(parents=True, exist_ok=True)
-        figures = {"run": run, "profile": PROFILE.name, "at": time.time(), **figures}
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                                text=True, cwd=Path(__file__).parent).stdout.strip()  # fmt: skip
+        figures = {"run": run, "profile": PROFILE.name, "at": time.time(), "commit": commit,
+                   "cpus": os.cpu_count(), **figures}  # fmt: skip
         (Path(directory) / f"{run}.json").write_text(json.dumps(figures, indent=1))
 
 
