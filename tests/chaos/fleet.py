@@ -30,7 +30,6 @@ from app.wire.quantity import quantity_to_int
 from tests.controlplane.chart import Shutdown
 from tests.controlplane.cluster import EXTENDER_NAMESPACE, Extender
 from tests.controlplane.objects import GPU, JSON, KEYS, bound_node, node, pod
-from tests.controlplane.processes import wait_until
 from tests.e2e.conftest import Scenario
 
 SCHEDULERS = 3
@@ -217,11 +216,6 @@ class Fleet:
             (kib,) = re.findall(r"VmRSS:\s+(\d+) kB", status)
             rss.append(int(kib) * 1024)
         return rss
-
-    def wait_ready(self) -> None:
-        for replica in self.replicas:
-            wait_until(replica.proc, lambda r=replica: httpx.get(f"{r.url}/readyz").is_success,  # type: ignore[misc]
-                       timeout=60, what="/readyz")  # fmt: skip
 
     def scheduler_log(self) -> str:
         logs = sorted(self.scenario.plane.logs.glob("*-sched-*.log"))
