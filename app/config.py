@@ -117,9 +117,10 @@ class Bind(_Section):
     workload (namespace, container ID and requests), which then bind without a write; 0 turns
     it off (see app.commit.ahead)."""
     tidy_interval_seconds: float = Field(15.0, ge=0)
-    """A ledger nobody wrote for this long that still holds entries the next write would drop
-    (expired, or of pods settled) is pruned in a write of its own, so ledgers are empty at rest;
-    0 turns it off (such entries then wait for the node's next bind)."""
+    """A ledger nobody wrote for this long that holds an entry the next write would drop
+    (expired, or of a pod settled) and that would otherwise outlive its expiry is pruned in a
+    write of its own: no entry outlives its time to live and ledgers empty at rest; 0 turns it
+    off (such entries then wait for the node's next bind)."""
     reserve_ahead_ttl_seconds: float = Field(30.0, gt=0)
     """How long an entry reserved ahead holds its room if its pod is not bound by then. An entry
     is used only while more than budget_seconds + 10 s of this is left."""

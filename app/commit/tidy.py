@@ -2,9 +2,12 @@
 settled), but a node nobody binds to any more keeps what its last write left — entries of pods
 long bound or deleted — until its next bind. Each replica sweeps the ledgers every
 ``bind.tidy_interval_seconds`` (jittered) and prunes, through the binder's own write, each one
-that was not written since its previous sweep and still holds such entries. Replicas rarely
-double up: a prune reaches every replica's snapshot through its watch before their next sweep,
-and a ledger written meanwhile is skipped for a sweep.
+that was not written since its previous sweep and holds such an entry that would otherwise
+outlive its expiry before the next sweep. Waiting until then leaves the prune to the node's next
+bind wherever binds come often (a write per bind would double the writes of steady churn on a
+sparse cluster), yet no entry stays past its time to live. Replicas rarely double up: a prune
+reaches every replica's snapshot through its watch before their next sweep, and a ledger
+written meanwhile is skipped for a sweep.
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ class LedgerTidy:
         jitter: Callable[[], float] = random.random,
     ) -> None:
         self.interval = settings.bind.tidy_interval_seconds
+        self.horizon = 1.5 * self.interval + 1.0
+        """Sweeps are at most 1.5 intervals apart (see ``_run``); 1 s more for the write."""
         self.snapshot = snapshot
         self.binder = binder
         self.clock = clock
@@ -64,7 +69,9 @@ class LedgerTidy:
             self._seen[name] = ledger.resource_version
             if seen.get(name) != ledger.resource_version or ledger.problem:
                 continue  # written since the last sweep (its writers prune), or unreadable
-            if any(self.binder.is_droppable(e, now) for e in ledger.reservations):
+            due = now + self.horizon  # past the next sweep, however it is jittered
+            if any(e.expires_at <= due and self.binder.is_droppable(e, now)
+                   for e in ledger.reservations):  # fmt: skip
                 self.binder.tidy(name)
                 tidied.append(name)
         return tidied
