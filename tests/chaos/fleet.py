@@ -27,6 +27,7 @@ from kubernetes.client import CoordinationV1Api
 
 from app.state.ledger import Reservation, parse_ledger
 from app.wire.quantity import quantity_to_int
+from tests.chaos.proxy import Service
 from tests.controlplane.chart import Shutdown
 from tests.controlplane.cluster import EXTENDER_NAMESPACE, Extender
 from tests.controlplane.objects import GPU, JSON, KEYS, bound_node, node, pod
@@ -136,18 +137,29 @@ def allocatable_of(nodes: list[JSON]) -> dict[str, dict[str, int]]:
 
 
 class Fleet:
-    """``SCHEDULERS`` kube-scheduler profiles ``sched-<i>``, each calling replica ``i``."""
+    """``SCHEDULERS`` kube-scheduler profiles ``sched-<i>``, each calling replica ``i`` — or,
+    with a ``service``, all calling the replicas through it (the chart's layout)."""
 
-    def __init__(self, scenario: Scenario, env: dict[str, str] | None = None,
-                 kubeconfig: Path | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        scenario: Scenario,
+        env: dict[str, str] | None = None,
+        kubeconfig: Path | None = None,
+        service: Service | None = None,
+    ) -> None:
         self.scenario = scenario
         self.env = {**PROFILE.env(), **(env or {})}
         self.kubeconfig = kubeconfig
+        self.service = service
         self.replicas: list[Extender] = []
         self.retired: dict[str, float] = {}  # counters of replicas that were stopped, summed
         for i in range(SCHEDULERS):
             self.replicas.append(self._start(i))
-            scenario.scheduler(self.replicas[i], name=f"sched-{i}")
+            if service is not None:
+                service.endpoints.append(self.replicas[i].port)
+        for i in range(SCHEDULERS):
+            scenario.scheduler(self.replicas[i] if service is None else service.url,
+                               name=f"sched-{i}")  # fmt: skip
 
     def _start(self, i: int, port: int | None = None) -> Extender:
         return self.scenario.extender(self.env, name=f"replica-{i}", port=port,
@@ -155,45 +167,55 @@ class Fleet:
 
     def kill(self, i: int) -> None:
         """SIGKILL replica ``i``, as an OOM kill or a lost node would."""
-        self._retire(i)
+        self._retire(self.replicas[i])
         self.replicas[i].proc.kill()
 
     def restart(self, i: int) -> None:
         """Start replica ``i`` again where its scheduler calls it."""
         self.replicas[i] = self._start(i, port=self.replicas[i].port)
 
-    def terminate(
+    def roll(
         self, i: int, shutdown: Shutdown, before_sigterm: Callable[[], None] = lambda: None
     ) -> tuple[int, float, bool]:
-        """Stop replica ``i`` as the kubelet does with the chart's settings: it serves on
-        through the preStop sleep, then gets SIGTERM and must exit before the grace period
-        ends. Returns its exit code, the seconds from SIGTERM to exit, and whether it shut
-        down gracefully (uvicorn's last words in its log)."""
-        replica = self.replicas[i]
+        """Replace replica ``i`` as the chart's rolling update does (maxSurge 1, maxUnavailable
+        0): a new replica starts and, once ready, joins the service; the old one leaves it and
+        is stopped as the kubelet stops it — it serves on through the preStop sleep, gets
+        SIGTERM, and must exit before the grace period ends. Returns the old one's exit code,
+        the seconds from SIGTERM to exit, and whether it shut down gracefully (uvicorn's last
+        words in its log)."""
+        assert self.service is not None, "a rolling update replaces endpoints of a service"
+        old, new = self.replicas[i], self._start(i)
+        self.service.endpoints.append(new.port)
+        self.service.endpoints.remove(old.port)
+        self.replicas[i] = new
         time.sleep(shutdown.prestop_sleep_seconds)  # the preStop hook: a sleep, by definition
         before_sigterm()
-        self._retire(i)
-        replica.proc.popen.send_signal(signal.SIGTERM)
+        self._retire(old)
+        old.proc.popen.send_signal(signal.SIGTERM)
         sent = time.monotonic()
         try:
-            code = replica.proc.popen.wait(shutdown.grace_seconds - shutdown.prestop_sleep_seconds)
+            code = old.proc.popen.wait(shutdown.grace_seconds - shutdown.prestop_sleep_seconds)
         except subprocess.TimeoutExpired:
-            replica.proc.kill()
+            old.proc.kill()
             raise AssertionError(f"replica-{i} outlived the grace period: SIGKILLed") from None
         took = time.monotonic() - sent
-        return code, took, "Application shutdown complete." in replica.proc.tail(5)
+        return code, took, "Application shutdown complete." in old.proc.tail(5)
 
-    def _retire(self, i: int) -> None:
-        """Keep what replica ``i``'s counters say before it goes."""
-        for key, value in self.metrics(i).items():
+    def _retire(self, replica: Extender) -> None:
+        """Keep what a replica's counters say before it goes."""
+        for key, value in self._metrics_of(replica).items():
             if key.startswith(("placement_extender_binds_total", "placement_extender_wakeups",
                                "placement_extender_requests_total")):  # fmt: skip
                 self.retired[key] = self.retired.get(key, 0.0) + value
 
     def metrics(self, i: int) -> dict[str, float]:
         """Replica ``i``'s /metrics as {'name{labels}': value} ({} if it does not answer)."""
+        return self._metrics_of(self.replicas[i])
+
+    @staticmethod
+    def _metrics_of(replica: Extender) -> dict[str, float]:
         try:
-            text = httpx.get(f"{self.replicas[i].url}/metrics", timeout=5).text
+            text = httpx.get(f"{replica.url}/metrics", timeout=5).text
         except httpx.HTTPError:
             return {}
         found = {}

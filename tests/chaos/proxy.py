@@ -124,3 +124,73 @@ class SlowApiProxy:
             except (ConnectionResetError, aiohttp.ClientError):
                 pass  # the client or the upstream went away mid-stream
             return response
+
+
+class Service:
+    """A Kubernetes Service in front of the replicas, as the chart puts one: a TCP forwarder on
+    loopback that sends each new connection to the next of its endpoints (round robin). Only
+    ready replicas are endpoints: the test adds a replica once its /readyz answers and removes
+    it as the kubelet starts terminating it (before its preStop sleep); connections already
+    open stay with their replica, as kube-proxy's do."""
+
+    def __init__(self) -> None:
+        self.endpoints: list[int] = []
+        self.port = 0
+        self._next = 0
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._stopping: asyncio.Event | None = None
+        self._thread = threading.Thread(target=self._run, name="service", daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> Service:
+        self._thread.start()
+        if not self._ready.wait(30):
+            raise RuntimeError("the service forwarder did not start")
+        return self
+
+    def stop(self) -> None:
+        if self._stopping is not None:
+            self._loop.call_soon_threadsafe(self._stopping.set)
+        self._thread.join(30)
+
+    def _run(self) -> None:
+        self._loop.run_until_complete(self._serve())
+        self._loop.close()
+
+    async def _serve(self) -> None:
+        self._stopping = asyncio.Event()
+        server = await asyncio.start_server(self._connect, "127.0.0.1", 0)
+        self.port = server.sockets[0].getsockname()[1]
+        self._ready.set()
+        async with server:
+            await self._stopping.wait()
+
+    async def _connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        endpoints = list(self.endpoints)
+        if not endpoints:  # no ready endpoint: refused, as kube-proxy rejects it
+            writer.close()
+            return
+        self._next += 1
+        try:
+            up_reader, up_writer = await asyncio.open_connection(
+                "127.0.0.1", endpoints[self._next % len(endpoints)]
+            )
+        except OSError:
+            writer.close()
+            return
+        await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+
+
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+    except (ConnectionError, OSError):
+        pass
+    finally:
+        writer.close()

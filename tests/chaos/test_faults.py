@@ -15,6 +15,7 @@ import statistics
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -32,7 +33,7 @@ from tests.chaos.fleet import (
     over_committed,
     record,
 )
-from tests.chaos.proxy import SlowApiProxy
+from tests.chaos.proxy import Service, SlowApiProxy
 from tests.controlplane.chart import chart_shutdown
 from tests.controlplane.cluster import EXTENDER_TOKEN, write_kubeconfig
 from tests.controlplane.objects import (
@@ -114,25 +115,32 @@ def test_a_replica_killed_mid_burst(scenario: Scenario) -> None:
 
 
 def test_a_rolling_restart_during_a_burst(scenario: Scenario) -> None:
+    """The chart's layout: the schedulers call the replicas through a service; each replica in
+    turn is replaced as the Deployment's rolling update does, a wave of pods arriving as the
+    old one gets SIGTERM."""
     shutdown = chart_shutdown()
     allocatable, fit = mixed_cluster(scenario)
-    fleet = Fleet(scenario, env={
-        "PLACEMENT_EXTENDER_SERVER__SHUTDOWN_DELAY_SECONDS": str(shutdown.shutdown_delay_seconds)
-    })  # fmt: skip
-    waves = [mixed_pods(f"roll{w}", 2 * PROFILE.cpu_room // 3 + 1, 2 * PROFILE.gpu_room // 3 + 1)
-             for w in range(3)]  # fmt: skip
-    stops = []
-    started = time.monotonic()
-    for i, wave in enumerate(waves):  # each replica gets SIGTERM as a wave of pods arrives
-        code, seconds, graceful = fleet.terminate(
-            i, shutdown, before_sigterm=lambda w=wave: create_pods(scenario.core, w)
-        )
-        stops.append({"replica": i, "exit_code": code, "exit_seconds": round(seconds, 2),
-                      "graceful": graceful})  # fmt: skip
-        fleet.restart(i)
-    rolled = time.monotonic()
-    final = watch_pods(scenario.core, all_fit_bound,
-                       timeout=PROFILE.ttl_seconds + RECOVERY_SLACK_SECONDS)  # fmt: skip
+    service = Service().start()
+    try:
+        delay = {"PLACEMENT_EXTENDER_SERVER__SHUTDOWN_DELAY_SECONDS":
+                 str(shutdown.shutdown_delay_seconds)}  # fmt: skip
+        fleet = Fleet(scenario, service=service, env=delay)
+        waves = [mixed_pods(f"roll{w}", 2 * PROFILE.cpu_room // 3 + 1,
+                            2 * PROFILE.gpu_room // 3 + 1) for w in range(3)]  # fmt: skip
+        stops = []
+        started = time.monotonic()
+        for i, wave in enumerate(waves):
+            code, seconds, graceful = fleet.roll(
+                i, shutdown, before_sigterm=lambda w=wave: create_pods(scenario.core, w)
+            )
+            stops.append({"replica": i, "exit_code": code, "exit_seconds": round(seconds, 2),
+                          "graceful": graceful})  # fmt: skip
+        rolled = time.monotonic()
+        final = watch_pods(scenario.core, all_fit_bound,
+                           timeout=PROFILE.ttl_seconds + RECOVERY_SLACK_SECONDS)  # fmt: skip
+        recovered = time.monotonic() - rolled
+    finally:
+        service.stop()
     check_exactly_fit(final, allocatable)
     # uvicorn re-raises the SIGTERM it handled once it has shut down: -15 is a clean exit
     assert all(s["graceful"] and s["exit_code"] in (0, -15) for s in stops), stops
@@ -144,10 +152,10 @@ def test_a_rolling_restart_during_a_burst(scenario: Scenario) -> None:
     assert not half_done, half_done  # no reservation left behind without its Binding
     record("rolling", {
         "pods": sum(len(w) for w in waves), "fit": fit, "nodes": len(allocatable),
-        "replicas": 3, "fault": "SIGTERM each replica in turn (chart shutdown settings)",
+        "replicas": 3, "fault": "rolling update: surge one, then SIGTERM the old (chart settings)",
         "shutdown": vars(shutdown), "stops": stops,
-        "roll_seconds": round(rolled - started, 2),
-        "recovered_seconds": round(time.monotonic() - rolled, 2),
+        "roll_seconds": round(rolled - started, 2), "recovered_seconds": round(recovered, 2),
+        "deadline_seconds": PROFILE.ttl_seconds + RECOVERY_SLACK_SECONDS,
     })  # fmt: skip
 
 
@@ -212,24 +220,24 @@ class Churn:
         self.thread = threading.Thread(target=self._run, name="churn", daemon=True)
 
     def _run(self) -> None:
-        http = _http(self.scenario.core)
-        start = time.monotonic()
-        while not self.stopping.is_set():
-            due = int((time.monotonic() - start) * self.rate)
-            pods = [pod(f"soak-{i}", scheduler=f"sched-{i % 3}", cpu="100m", memory="16Mi")
-                    for i in range(self.created, due)]  # fmt: skip
-            create_pods(self.scenario.core, pods, threads=4)
-            self.created = due
-            listed = http.get(f"/api/v1/namespaces/{NAMESPACE}/pods",
-                              params={"fieldSelector": "spec.nodeName!="}).json()  # fmt: skip
-            for item in listed["items"]:
-                name = item["metadata"]["name"]
-                if name not in self.bound:
-                    self.bound.add(name)
-                    http.delete(f"/api/v1/namespaces/{NAMESPACE}/pods/{name}",
-                                params={"gracePeriodSeconds": "0"})  # fmt: skip
-            self.stopping.wait(0.5)
-        http.close()
+        pods = f"/api/v1/namespaces/{NAMESPACE}/pods"
+        with _http(self.scenario.core) as http, ThreadPoolExecutor(8) as pool:
+            start = time.monotonic()
+            while not self.stopping.is_set():
+                due = int((time.monotonic() - start) * self.rate)
+                batch = [pod(f"soak-{i}", scheduler=f"sched-{i % 3}", cpu="100m", memory="16Mi")
+                         for i in range(self.created, due)]  # fmt: skip
+                for reply in pool.map(lambda p: http.post(pods, json=p), batch):
+                    reply.raise_for_status()
+                self.created = due
+                listed = http.get(pods, params={"fieldSelector": "spec.nodeName!="}).json()
+                fresh = [i["metadata"]["name"] for i in listed["items"]
+                         if i["metadata"]["name"] not in self.bound]  # fmt: skip
+                self.bound.update(fresh)
+                list(pool.map(lambda name: http.delete(f"{pods}/{name}",
+                                                       params={"gracePeriodSeconds": "0"}),
+                              fresh))  # fmt: skip
+                self.stopping.wait(0.5)
 
 
 def test_a_soak_of_steady_churn(scenario: Scenario) -> None:
