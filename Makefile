@@ -21,9 +21,16 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check app tests loadtest bench
-	$(VENV)/bin/ruff format --check app loadtest bench
+	$(VENV)/bin/ruff check app tests loadtest bench tools
+	$(VENV)/bin/ruff format --check app loadtest bench tools
 	$(VENV)/bin/mypy
+	$(PY) -m tools.configuration --check
+	$(PY) -m tools.check_docs
+
+# docs/configuration.md, generated from the settings model (app/config.py)
+.PHONY: docs
+docs: $(STAMP)
+	$(PY) -m tools.configuration
 
 bench: $(STAMP)
 	$(PY) -m bench.handler_bench

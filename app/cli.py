@@ -18,11 +18,23 @@ from app.state.readiness import Readiness
 
 log = logging.getLogger("app")
 
+DESCRIPTION = (
+    "A kube-scheduler extender that places pods by free capacity, GPU type, pool and "
+    "container-ID affinity, and commits each placement with a compare-and-swap reservation. "
+    "'serve' answers kube-scheduler; 'simulate' tells where pending pods would go and what "
+    "nodes to add. Run 'placement-extender COMMAND --help' for a command's options."
+)
+
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="placement-extender", description=__doc__)
+    parser = argparse.ArgumentParser(prog="placement-extender", description=DESCRIPTION)
     commands = parser.add_subparsers(dest="command", required=True)
-    serve = commands.add_parser("serve", help="serve the extender verbs over HTTP")
+    serve = commands.add_parser(
+        "serve",
+        help="serve the extender verbs over HTTP",
+        description="Serve the extender verbs (filter, prioritize, bind) to kube-scheduler, "
+        "from a live API server (--kubeconfig, or in-cluster) or a fixed snapshot file.",
+    )
     serve.add_argument("--config", help="YAML config file (env PLACEMENT_EXTENDER_* overrides)")
     serve.add_argument("--host", help="listen address (default from config: 0.0.0.0)")
     serve.add_argument("--port", type=int, help="listen port (default from config: 8888)")
@@ -31,7 +43,13 @@ def _parser() -> argparse.ArgumentParser:
     source.add_argument("--kubeconfig", help="watch the API server named in this kubeconfig")
     serve.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
     simulate_command.add_arguments(
-        commands.add_parser("simulate", help="place pending pods on a snapshot; what to add")
+        commands.add_parser(
+            "simulate",
+            help="place pending pods on a snapshot; what to add",
+            description="Place pending pods on a cluster snapshot with the extender's own "
+            "filter and scores, one at a time in kube-scheduler's queue order: where each "
+            "would go, why not, and what nodes to add.",
+        )
     )
     return parser
 

@@ -1,7 +1,8 @@
 """Configuration: one YAML file (``--config``), validated by pydantic, overridable by env.
 
 Environment variables override the file: ``PLACEMENT_EXTENDER_<SECTION>__<KEY>``, e.g.
-``PLACEMENT_EXTENDER_BIND__BUDGET_SECONDS=2``. Every default is documented in the README.
+``PLACEMENT_EXTENDER_BIND__BUDGET_SECONDS=2``. Every key is documented in
+docs/configuration.md, which is generated from this model (``make docs``).
 """
 
 from __future__ import annotations
@@ -36,31 +37,41 @@ DEFAULT_GPU_PRODUCT_ALIASES: dict[str, str] = {
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # attribute docstrings become field descriptions: docs/configuration.md is generated from them
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
 
 class ScoreWeights(_Section):
     """Relative weights of the score components inside one GPU-preference band."""
 
     pool_priority: float = Field(1.0, ge=0)
+    """Weight of the node's pool priority (label ``pool-priority``, min–max scaled)."""
     fit: float = Field(2.0, ge=0)
+    """Weight of the utilisation score (``fit``: binpack or spread)."""
     affinity: float = Field(2.0, ge=0)
+    """Weight of container-ID affinity (rendezvous hashing: the same ID prefers the same nodes)."""
     gpu_preference: float = Field(4.0, ge=0)
-    """Used only when ``scoring.gpu_preference_dominates`` is false."""
+    """Weight of the pod's GPU-type preference, used only when
+    ``scoring.gpu_preference_dominates`` is false."""
 
 
 class PodClassScoring(_Section):
     """How one class of pods (CPU-only or GPU) is scored."""
 
     fit: Literal["binpack", "spread"] = "binpack"
+    """``binpack`` scores fuller nodes higher (after placement), ``spread`` emptier ones."""
     weights: ScoreWeights = ScoreWeights()
+    """Relative weights of the score components."""
 
 
 class Scoring(_Section):
     gpu_preference_dominates: bool = True
-    """A more-preferred GPU type always scores above a less-preferred one."""
+    """A more-preferred GPU type always scores above a less-preferred one (each preference level
+    gets its own band of the 0..10 scale); false makes it a weighted component."""
     cpu_pods: PodClassScoring = PodClassScoring()
+    """How pods that request no GPU are scored."""
     gpu_pods: PodClassScoring = PodClassScoring(weights=ScoreWeights(affinity=0.0))
+    """How pods that request GPUs are scored."""
 
 
 class Policy(_Section):
@@ -70,7 +81,10 @@ class Policy(_Section):
 
 class Server(_Section):
     host: str = "0.0.0.0"
+    """Address the extender port listens on."""
     port: int = Field(8888, ge=1, le=65535)
+    """The extender port: the verbs, ``/explain``, ``/simulate`` (and the probes when
+    ``probe_port`` is unset)."""
     max_body_bytes: int = Field(64 * 1024 * 1024, ge=1024)
     """Larger request bodies get HTTP 413 (full-nodes mode sends ~3 KB per node)."""
     read_timeout_seconds: float = Field(5.0, gt=0)
@@ -80,7 +94,9 @@ class Server(_Section):
     """After SIGTERM, /readyz answers 503 and the verbs are still served this long before the
     listener closes (the chart uses a preStop sleep instead)."""
     tls_cert_file: str | None = None
+    """Serve the extender port over HTTPS with this certificate (PEM); reloaded when it changes."""
     tls_key_file: str | None = None
+    """The certificate's private key (PEM); set together with ``tls_cert_file``."""
     tls_client_ca_file: str | None = None
     """Require a client certificate signed by this CA (mutual TLS) on ``port``."""
     probe_port: int | None = Field(None, ge=1, le=65535)
@@ -88,6 +104,7 @@ class Server(_Section):
     explain: bool = True
     """Serve POST /explain (per-node detail of the cluster, for operators)."""
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    """Log level of the JSON log lines on stderr (``debug`` adds one line per decision)."""
 
     @model_validator(mode="after")
     def _tls_files_complete(self) -> Server:
@@ -110,17 +127,20 @@ class Bind(_Section):
     """Writers drop ledger entries of pods they have seen bound for this long (every replica's
     watch is expected to have delivered the pod by then); expired entries are dropped too."""
     backoff_initial_seconds: float = Field(0.01, gt=0)
+    """First backoff after a reservation write met a conflict (full jitter, doubling)."""
     backoff_max_seconds: float = Field(0.4, gt=0)
+    """Longest backoff between reservation attempts; must be below ``budget_seconds``."""
     request_timeout_seconds: float = Field(1.0, gt=0)
+    """Timeout of one API call of a bind (always cut to what is left of the budget)."""
     reserve_ahead: int = Field(4, ge=0, le=64)
     """A reservation write also reserves the node for up to this many pending pods of the same
     workload (namespace, container ID and requests), which then bind without a write; 0 turns
-    it off (see app.commit.ahead)."""
+    it off (docs/design.md, reserving ahead)."""
     tidy_interval_seconds: float = Field(15.0, ge=0)
     """A ledger nobody wrote for this long that holds an entry the next write would drop
     (expired, or of a pod settled) and that would otherwise outlive its expiry is pruned in a
     write of its own: no entry outlives its time to live and ledgers empty at rest; 0 turns it
-    off (such entries then wait for the node's next bind)."""
+    off (such entries then wait for the node's next bind). See docs/faults.md."""
     reserve_ahead_ttl_seconds: float = Field(30.0, gt=0)
     """How long an entry reserved ahead holds its room if its pod is not bound by then. An entry
     is used only while more than budget_seconds + 10 s of this is left."""
@@ -149,7 +169,9 @@ class Kube(_Section):
     kubeconfig: str | None = None
     """Path to a kubeconfig; unset means in-cluster, then the default kubeconfig."""
     resync_backoff_max_seconds: float = Field(30.0, gt=0)
+    """Longest backoff before a dropped watch reconnects (jittered, from 0.2 s doubling)."""
     watch_timeout_seconds: int = Field(300, ge=1)
+    """How long one watch request lasts before it is renewed (``timeoutSeconds``)."""
     ledger_namespace: str = Field("default", min_length=1)
     """Namespace of the ledger Leases (one per node, named after it); the chart sets the
     release's namespace."""
@@ -163,18 +185,28 @@ class Settings(BaseSettings):
         env_nested_delimiter="__",
         extra="forbid",
         frozen=True,
+        use_attribute_docstrings=True,
     )
 
     prefix: str = DEFAULT_PREFIX
+    """Prefix of every pod/node annotation and label the extender reads and writes."""
     gpu_resource: str = DEFAULT_GPU_RESOURCE
+    """The extended resource that counts GPUs."""
     gpu_product_aliases: dict[str, str] = Field(default_factory=dict)
-    """Merged over the built-in GFD product table."""
+    """GFD product name → GPU type, merged over the built-in table (e.g.
+    ``{"NVIDIA-A10G": "A10G"}``)."""
     policy: Policy = Policy()
+    """Which nodes a pod may use at all."""
     scoring: Scoring = Scoring()
+    """How the nodes that pass are ranked."""
     server: Server = Server()
+    """Listeners, TLS, limits and shutdown."""
     bind: Bind = Bind()
+    """The bind verb: reservations, their time to live, the time budget."""
     wake: Wake = Wake()
+    """Waking kube-scheduler when reserved room frees without an API event (docs/faults.md)."""
     kube: Kube = Kube()
+    """Reaching the API server and watching it."""
 
     @field_validator("prefix")
     @classmethod

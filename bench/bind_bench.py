@@ -338,7 +338,7 @@ def api_server(
         return
     assets = Assets.from_env()
     if assets is None:
-        raise SystemExit("--apiserver real needs KUBEBUILDER_ASSETS=$(../shared/k8s/install)")
+        raise SystemExit("--apiserver real needs KUBEBUILDER_ASSETS (etcd, kube-apiserver)")
     plane = ControlPlane(assets, tmp, etcd_on_tmpfs=False).start()
     try:
         with plane.api_client(connection_pool_maxsize=32) as client:

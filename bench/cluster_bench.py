@@ -386,7 +386,7 @@ def main() -> int:
     assets = Assets.from_env()
     if assets is None or assets.missing():
         print("bench-cluster needs KUBEBUILDER_ASSETS (etcd, kube-apiserver, kube-scheduler, "
-              "go-extender-floor): KUBEBUILDER_ASSETS=$(../shared/k8s/install)")  # fmt: skip
+              "go-extender-floor)")  # fmt: skip
         return 2
     setups = args.setups.split(",")
     print(f"machine: {machine()}")

@@ -48,8 +48,7 @@ TARGET_ENV = {
 }
 # The Go peer floor listens on 127.0.0.1 only and takes nothing but its port.
 GO_FLOOR = "go-extender-floor"
-GO_FLOOR_INSTALL = "/work/shared/k8s/install"
-GO_FLOOR_DEFAULT_DIR = Path.home() / ".cache" / "k8s-1.36.2"  # where that script unpacks
+GO_FLOOR_DEFAULT_DIR = Path.home() / ".cache" / "k8s-1.36.2"  # a usual KUBEBUILDER_ASSETS
 
 
 @dataclass(frozen=True)
@@ -87,8 +86,8 @@ def _executable(path: str | Path | None) -> str | None:
 
 def find_go_floor(explicit: str | None = None) -> str | None:
     """The go-extender-floor binary: ``explicit`` (--go-floor) alone when given, else
-    $GO_EXTENDER_FLOOR, $KUBEBUILDER_ASSETS, PATH, or where the shared install script unpacks
-    it; None when it is not there."""
+    $GO_EXTENDER_FLOOR, $KUBEBUILDER_ASSETS, PATH, or ~/.cache/k8s-1.36.2; None when it is
+    not there."""
     if explicit:
         return _executable(explicit)
     assets = os.environ.get("KUBEBUILDER_ASSETS")

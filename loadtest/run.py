@@ -47,7 +47,6 @@ from loadtest.measure import RunResult, RunSettings, one_run
 from loadtest.processes import (
     APISERVER_CMD,
     FLOOR_CMD,
-    GO_FLOOR_INSTALL,
     REPO,
     TARGET_CMD,
     TARGET_CMD_APISERVER,
@@ -105,7 +104,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     ap.add_argument(
         "--go-floor",
         help="the go-extender-floor binary (default: $GO_EXTENDER_FLOOR, $KUBEBUILDER_ASSETS, "
-        f"PATH, then where {GO_FLOOR_INSTALL} unpacks it)",
+        "PATH, then ~/.cache/k8s-1.36.2)",
     )
     ap.add_argument("--no-go-floor", action="store_true", help="do not measure the Go peer floor")
     ap.add_argument("--ready-path", default="/readyz", help="target readiness path")
@@ -216,8 +215,8 @@ def _servers(sc: Scenario, args: argparse.Namespace) -> tuple[list[Server], str]
             servers.append(Server("go-floor", f"{go} {{port}}", None))
         else:
             print(
-                f"  go-extender-floor not found: skipping the Go peer floor (run {GO_FLOOR_INSTALL}"
-                " and set KUBEBUILDER_ASSETS to the directory it prints, or pass --go-floor PATH)",
+                "  go-extender-floor not found: skipping the Go peer floor (set KUBEBUILDER_ASSETS"
+                " to a directory holding it, or pass --go-floor PATH)",
                 flush=True,
             )
     return [*servers, target], label

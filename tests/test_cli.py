@@ -77,3 +77,13 @@ def test_serves_https_when_given_a_certificate(tmp_path: Path) -> None:
         httpx.Client(verify=ssl.create_default_context(cafile=str(ca_file))) as client,
     ):
         assert client.get(f"https://127.0.0.1:{port}/readyz").status_code == 200
+
+
+def test_help_reads_as_plain_text() -> None:
+    for command in ([], ["serve"], ["simulate"]):
+        result = subprocess.run(
+            [sys.executable, "-m", "app", *command, "--help"], capture_output=True, text=True
+        )
+        assert result.returncode == 0, result.stderr
+        assert "usage: placement-extender" in result.stdout
+        assert "``" not in result.stdout and ":class:" not in result.stdout, result.stdout

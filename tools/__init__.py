@@ -1,0 +1,1 @@
+"""Developer tools: the generated configuration reference and the docs check (``make lint``)."""
