@@ -168,6 +168,10 @@ class Service:
         self._ready.set()
         async with server:
             await self._stopping.wait()
+        piping = asyncio.all_tasks() - {asyncio.current_task()}  # connections still open
+        for task in piping:
+            task.cancel()
+        await asyncio.gather(*piping, return_exceptions=True)
 
     async def _connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         endpoints = list(self.endpoints)
