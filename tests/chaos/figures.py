@@ -23,7 +23,11 @@ def load(directory: Path) -> dict[str, dict[str, Any]]:
 
 def draw(runs: dict[str, dict[str, Any]], path: Path) -> Path:
     plt = _pyplot()
-    fig, (recovery, memory, ledger) = plt.subplots(1, 3, figsize=(13, 4))
+    soak = runs.get("soak")
+    if soak:
+        fig, (recovery, memory, ledger) = plt.subplots(1, 3, figsize=(13, 4))
+    else:  # the soak did not run (or is not of record): recovery only
+        fig, recovery = plt.subplots(figsize=(6, 4))
     shown = [(label, runs[run]) for run, label in RUNS if run in runs]
     bars = recovery.bar([label for label, _ in shown],
                         [r["recovered_seconds"] for _, r in shown], color="#e4572e")  # fmt: skip
@@ -38,7 +42,6 @@ def draw(runs: dict[str, dict[str, Any]], path: Path) -> Path:
     recovery.set_title("recovery (3 replicas, 3 profiles, burst of 2x room)", fontsize=9)
     recovery.tick_params(axis="x", labelsize=8)
 
-    soak = runs.get("soak")
     if soak:
         minutes = [s["t"] / 60 for s in soak["samples"]]
         for i, colour in enumerate(REPLICA_COLOURS):
