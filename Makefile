@@ -73,3 +73,14 @@ bench-simulate: $(STAMP)
 .PHONY: fuzz
 fuzz: $(STAMP)
 	$(PY) -m pytest -q tests/test_fuzz.py --hypothesis-profile=fuzz
+
+# The fault suite (docs/faults.md) at the sizes of record: a replica killed, a rolling restart
+# and a stalling API server mid-burst, a 20-minute soak, and the wake-up test (~35 min here);
+# `make test` runs a short variant of the same. Needs KUBEBUILDER_ASSETS. Figures go to
+# results/chaos/ and the chart to docs/img/faults.png.
+.PHONY: chaos
+CHAOS_RESULTS ?= results/chaos
+chaos: $(STAMP)
+	rm -rf $(CHAOS_RESULTS)
+	CHAOS_PROFILE=full CHAOS_FIGURES=$(CHAOS_RESULTS) $(PY) -m pytest -q tests/chaos tests/e2e/test_wake.py
+	$(PY) -m tests.chaos.figures $(CHAOS_RESULTS) docs/img/faults.png

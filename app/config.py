@@ -136,9 +136,33 @@ class Bind(_Section):
     """A reservation write also reserves the node for up to this many pending pods of the same
     workload (namespace, container ID and requests), which then bind without a write; 0 turns
     it off (docs/design.md, reserving ahead)."""
+    tidy_interval_seconds: float = Field(15.0, ge=0)
+    """A ledger nobody wrote for this long that holds an entry the next write would drop
+    (expired, or of a pod settled) and that would otherwise outlive its expiry is pruned in a
+    write of its own: no entry outlives its time to live and ledgers empty at rest; 0 turns it
+    off (such entries then wait for the node's next bind). See docs/faults.md."""
     reserve_ahead_ttl_seconds: float = Field(30.0, gt=0)
     """How long an entry reserved ahead holds its room if its pod is not bound by then. An entry
     is used only while more than budget_seconds + 10 s of this is left."""
+
+
+class Wake(_Section):
+    """Waking kube-scheduler when room held by a reservation comes free without an API event it
+    watches (an entry expired, was released or pruned, or belonged to a replica that died).
+    kube-scheduler 1.36 retries a pod an extender refused only on a cluster event, or after its
+    5-minute flush of unschedulable pods; see docs/faults.md."""
+
+    enabled: bool = True
+    """Ring the wake-up object when room frees; false leaves refused pods to kube-scheduler's
+    own retries (minutes)."""
+    min_interval_seconds: float = Field(1.0, gt=0, le=60)
+    """At most one ring per replica per interval; a replica first waits a random part of it,
+    and skips the ring when another replica rang after the room freed."""
+    object_name: str = Field(
+        "placement-extender-wake", max_length=253, pattern=r"^[a-z0-9]([-.a-z0-9]*[a-z0-9])?$"
+    )
+    """The CSIStorageCapacity in ``kube.ledger_namespace`` whose update is the ring (it reports
+    no capacity, on no node, for no real storage class)."""
 
 
 class Kube(_Section):
@@ -179,6 +203,8 @@ class Settings(BaseSettings):
     """Listeners, TLS, limits and shutdown."""
     bind: Bind = Bind()
     """The bind verb: reservations, their time to live, the time budget."""
+    wake: Wake = Wake()
+    """Waking kube-scheduler when reserved room frees without an API event (docs/faults.md)."""
     kube: Kube = Kube()
     """Reaching the API server and watching it."""
 

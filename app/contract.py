@@ -77,6 +77,12 @@ class Keys:
         return self.prefix + "reservations"
 
     @property
+    def woken_at(self) -> str:
+        """Annotation of the wake-up object: when a replica last rang it (Unix seconds; see
+        app.commit.wake)."""
+        return self.prefix + "woken-at"
+
+    @property
     def ledger(self) -> str:
         """Label marking the Leases that carry node ledgers (value: :data:`LEDGER_OF_NODE`)."""
         return self.prefix + "ledger"

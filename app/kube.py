@@ -91,6 +91,7 @@ _encoder = msgspec.json.Encoder()
 JSON_TYPE = "application/json"
 MERGE_PATCH_TYPE = "application/merge-patch+json"
 LEASES = "/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases"
+CAPACITIES = "/apis/storage.k8s.io/v1/namespaces/{namespace}/csistoragecapacities"
 
 
 class KubeApi:
@@ -202,6 +203,22 @@ class KubeApi:
         path = f"{_leases(namespace)}/{quote(name)}"
         return await self._send("PATCH", path, timeout, body, MERGE_PATCH_TYPE)
 
+    async def get_wake(self, namespace: str, name: str, timeout: float) -> ApiReply:
+        """csistoragecapacities: get (the wake-up object, ``app.commit.wake``)."""
+        return await self._send("GET", f"{_capacities(namespace)}/{quote(name)}", timeout)
+
+    async def create_wake(self, namespace: str, body: dict[str, Any], timeout: float) -> ApiReply:
+        """csistoragecapacities: create (409 AlreadyExists if another replica created it)."""
+        return await self._send("POST", _capacities(namespace), timeout, body)
+
+    async def patch_wake(
+        self, namespace: str, name: str, body: dict[str, Any], timeout: float
+    ) -> ApiReply:
+        """csistoragecapacities: patch (a JSON merge patch; with metadata.resourceVersion, a
+        CAS)."""
+        path = f"{_capacities(namespace)}/{quote(name)}"
+        return await self._send("PATCH", path, timeout, body, MERGE_PATCH_TYPE)
+
     async def create_binding(
         self, *, namespace: str, name: str, uid: str, node: str, timeout: float
     ) -> ApiReply:
@@ -248,3 +265,7 @@ def request_options(configuration: client.Configuration) -> dict[str, Any]:
 
 def _leases(namespace: str) -> str:
     return LEASES.format(namespace=quote(namespace))
+
+
+def _capacities(namespace: str) -> str:
+    return CAPACITIES.format(namespace=quote(namespace))

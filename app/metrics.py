@@ -53,6 +53,15 @@ class Metrics:
         )  # fmt: skip
         for event in ("written", "used"):  # exported from zero, so rate() sees the first
             self.reserved_ahead.labels(event)
+        self.wakeups = Counter(
+            f"{PREFIX}_wakeups_total",
+            "Rings of the wake-up object after room freed without an API event kube-scheduler "
+            "watches: sent (this replica wrote it), coalesced (another replica rang after the "
+            "room freed), failed.",
+            ["outcome"], registry=r,
+        )  # fmt: skip
+        for outcome in ("sent", "coalesced", "failed"):
+            self.wakeups.labels(outcome)
         self.bind_retries = Counter(
             f"{PREFIX}_bind_retries_total", "Reservation attempts after the first.", registry=r
         )

@@ -28,4 +28,10 @@ LEDGERS = ApiPermission(
     "coordination.k8s.io", "leases", ("get", "list", "watch", "create", "patch"), namespaced=True
 )
 
-REQUIRED: tuple[ApiPermission, ...] = (NODES, PODS, PODS_BINDING, LEDGERS)
+WAKE = ApiPermission(
+    "storage.k8s.io", "csistoragecapacities", ("get", "create", "patch"), namespaced=True
+)
+"""The wake-up object (``app.commit.wake``): one CSIStorageCapacity in the extender's namespace,
+updated to make kube-scheduler retry the pods the extender refused."""
+
+REQUIRED: tuple[ApiPermission, ...] = (NODES, PODS, PODS_BINDING, LEDGERS, WAKE)

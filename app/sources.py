@@ -13,6 +13,8 @@ from pathlib import Path
 
 from app.api.server import Runtime
 from app.commit.binder import Binder
+from app.commit.tidy import LedgerTidy
+from app.commit.wake import WakeUp
 from app.config import Settings
 from app.extender import Extender
 from app.kube import KubeApi, api_client
@@ -79,6 +81,8 @@ class LiveSource:
         self.api = api
         self.watch: ClusterWatch | None = None
         self.binder: Binder | None = None
+        self.wake: WakeUp | None = None
+        self.tidy: LedgerTidy | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LiveSource:
@@ -100,6 +104,10 @@ class LiveSource:
         )
         self.binder = Binder(self.settings, self.api, watch.snapshot, runtime.metrics)
         runtime.bind = self.binder.handle
+        self.wake = WakeUp(self.settings, self.api, watch.snapshot, runtime.metrics)
+        self.wake.start()
+        self.tidy = LedgerTidy(self.settings, watch.snapshot, self.binder)
+        self.tidy.start()
         runtime.metrics.watch_source(lambda: watch.snapshot, lambda: dict(watch.counters))
 
         def first_ready(ready: bool) -> None:
@@ -111,6 +119,10 @@ class LiveSource:
         watch.start(asyncio.get_running_loop())
 
     async def stop(self) -> None:
+        if self.tidy is not None:
+            await self.tidy.stop()
+        if self.wake is not None:
+            await self.wake.stop()
         if self.watch is not None:
             await self.watch.stop()
         if self.binder is not None:

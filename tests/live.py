@@ -11,6 +11,7 @@ from typing import Any
 
 from app.api.server import Runtime
 from app.commit.binder import Binder
+from app.commit.wake import WakeUp
 from app.config import load_settings
 from app.extender import Extender
 from app.kube import WATCH_CONNECTIONS, KubeApi
@@ -73,10 +74,15 @@ def snapshot_of(source: LiveSource) -> Snapshot:
 
 class Replica:
     """One extender replica as the bind tests need it: its own API client, watch, snapshot,
-    extender and binder (and metrics), with an injectable wall clock for the binder."""
+    extender and binder (and metrics), with an injectable wall clock for the binder; with
+    ``wake`` (``wake.enabled``), the wake-up too (``jitter``: its share of the interval)."""
 
     def __init__(
-        self, apiserver: ApiServerStandIn, clock: Callable[[], float] | None = None, **settings: Any
+        self,
+        apiserver: ApiServerStandIn,
+        clock: Callable[[], float] | None = None,
+        jitter: float | None = None,
+        **settings: Any,
     ) -> None:
 
         self.settings = load_settings(**settings)
@@ -92,6 +98,10 @@ class Replica:
             self.settings, KubeApi(self.client), self.watch.snapshot, self.metrics,
             wall_clock=clock or time.time,
         )  # fmt: skip
+        self.wake: WakeUp | None = None
+        if self.settings.wake.enabled and jitter is not None:
+            self.wake = WakeUp(self.settings, KubeApi(self.client), self.watch.snapshot,
+                               self.metrics, jitter=lambda: jitter)  # fmt: skip
 
     @property
     def snapshot(self) -> Snapshot:
@@ -100,9 +110,13 @@ class Replica:
     async def start(self) -> Replica:
         self.watch.start(asyncio.get_running_loop())
         await self.changes.until(lambda: self.readiness.ready)
+        if self.wake is not None:
+            self.wake.start()
         return self
 
     async def stop(self) -> None:
+        if self.wake is not None:
+            await self.wake.stop()
         await self.watch.stop()
         await self.binder.close()
         self.client.close()
@@ -120,10 +134,12 @@ class Replica:
 
 @asynccontextmanager
 async def replicas(
-    apiserver: ApiServerStandIn, count: int, **settings: Any
+    apiserver: ApiServerStandIn, count: int, *, jitters: list[float] | None = None, **settings: Any
 ) -> AsyncIterator[list[Replica]]:
-    """``count`` started replicas over one stand-in."""
-    started = [await Replica(apiserver, **settings).start() for _ in range(count)]
+    """``count`` started replicas over one stand-in (with ``jitters``, one per replica, each
+    runs the wake-up with that share of its interval as its wait)."""
+    shares: list[float | None] = list(jitters) if jitters else [None] * count
+    started = [await Replica(apiserver, jitter=share, **settings).start() for share in shares]
     try:
         yield started
     finally:

@@ -305,6 +305,16 @@ class Binder:
         budget or an error leaves it to expire."""
         await self.queues.release(args.Node, pod.uid, deadline)
 
+    def tidy(self, node: str) -> None:
+        """Prune the node's ledger in a write of its own (expired entries and those of settled
+        pods go, as in every write): for a ledger no bind writes any more (``app.commit.tidy``).
+        Queued as the release of a key no entry has, so it shares the node's next write."""
+        self._release_later(node, "")
+
+    def is_droppable(self, entry: Reservation, now: float) -> bool:
+        """Whether the next write of its ledger drops the entry (expired, or its pod settled)."""
+        return not entry.live(now) or self._settled(entry.pod_uid)
+
     # ---- plumbing ------------------------------------------------------------------------
 
     def _settled(self, pod_uid: str) -> bool:

@@ -108,6 +108,10 @@ class Snapshot:
         self._next_expiry = float("inf")
         self.listeners: list[Callable[[], None]] = []
         """Called after every change (on the mutating thread), e.g. to wake waiters."""
+        self.freed_listeners: list[Callable[[str], None]] = []
+        """Called with a node's name when room its ledger held comes free without its pod
+        being bound: an entry expired, was released or pruned, or its pod was deleted — room
+        kube-scheduler learns of from no API object it watches (``app.commit.wake``)."""
 
     # ---- changes -------------------------------------------------------------------------
 
@@ -138,7 +142,7 @@ class Snapshot:
         self.table.set_used(
             row, np.zeros(len(self.table.resources), np.int64) if usage is None else usage
         )
-        self._recompute_reserved(facts.name)
+        self._recompute_reserved(facts.name, freed=False)
 
     def delete_node(self, name: str) -> None:
         """Forget a node (its pods and ledger stay, should it come back)."""
@@ -208,7 +212,9 @@ class Snapshot:
             self._counted[facts.uid] = (facts.node_name, vector)
             self._add_usage(facts.node_name, vector)
         if was_bound != bool(facts.node_name):
-            self._reservations_changed(facts.uid)
+            # bound: where it is bound, the pod itself counts instead of its entry (no room
+            # frees there); its entries elsewhere free their room
+            self._reservations_changed(facts.uid, bound_to=facts.node_name)
         self._touch()
 
     def delete_pod(self, uid: str) -> None:
@@ -276,6 +282,7 @@ class Snapshot:
         forked._reserving_nodes = {uid: set(n) for uid, n in self._reserving_nodes.items()}
         forked._waiting = {key: dict(uids) for key, uids in self._waiting.items()}
         forked.listeners = []
+        forked.freed_listeners = []
         return forked
 
     # ---- reading -------------------------------------------------------------------------
@@ -290,6 +297,12 @@ class Snapshot:
             if ledger.reservations:
                 self._recompute_reserved(name, now)
         self._touch()
+
+    @property
+    def next_expiry(self) -> float:
+        """When the next counted ledger entry expires (Unix seconds; inf if none does):
+        :meth:`refresh` then frees its room."""
+        return self._next_expiry
 
     def pod_named(self, namespace: str, name: str) -> PodFacts | None:
         """The pod of that name, if this snapshot has seen it."""
@@ -525,9 +538,9 @@ class Snapshot:
                 if not holders:
                     del self._reserving_nodes[entry.pod_uid]
 
-    def _reservations_changed(self, uid: str) -> None:
+    def _reservations_changed(self, uid: str, *, bound_to: str | None = None) -> None:
         for node in self._reserving_nodes.get(uid, ()):
-            self._recompute_reserved(node)
+            self._recompute_reserved(node, freed=node != bound_to)
 
     def held_by_reservations(self, node: str, now: float | None = None) -> dict[str, int]:
         """What the node's ledger holds: entries not expired whose pod this snapshot has not
@@ -550,8 +563,18 @@ class Snapshot:
                 break
             del gone[uid]
 
-    def _recompute_reserved(self, node: str, now: float | None = None) -> None:
+    def _recompute_reserved(
+        self, node: str, now: float | None = None, *, freed: bool = True
+    ) -> None:
+        """Recount what the node's ledger holds; with ``freed``, tell ``freed_listeners`` when
+        that shrank (room came free; False where the cause is an API event kube-scheduler sees
+        itself, or the room passes to a bound pod)."""
         row = self.table.rows.get(node)
         if row is None:
             return
-        self.table.set_reserved(row, self.table.vector(self.held_by_reservations(node, now)))
+        reserved = self.table.vector(self.held_by_reservations(node, now))
+        shrank = freed and bool((reserved < self.table.reserved[:, row]).any())
+        self.table.set_reserved(row, reserved)
+        if shrank:
+            for listener in self.freed_listeners:
+                listener(node)

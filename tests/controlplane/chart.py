@@ -7,12 +7,14 @@ from __future__ import annotations
 import base64
 import copy
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from app.config import Settings
 from tests.controlplane.cluster import EXTENDER_NAMESPACE, ROOT
 
 CHART = ROOT / "deploy" / "helm" / "placement-extender"
@@ -110,3 +112,35 @@ def tls_files(server_ca: str, client: dict[str, str]) -> Callable[[dict[str, Any
         }  # fmt: skip
 
     return edit
+
+
+@dataclass(frozen=True)
+class Shutdown:
+    """How the chart stops an extender replica: its preStop sleep (serving on), then SIGTERM,
+    after which the app waits ``shutdown_delay_seconds`` (still serving) before it closes; the
+    kubelet SIGKILLs what still runs ``grace_seconds`` after the preStop sleep began."""
+
+    prestop_sleep_seconds: float
+    grace_seconds: float
+    shutdown_delay_seconds: float
+
+
+def chart_shutdown(values: dict[str, Any] | None = None) -> Shutdown:
+    """The shutdown settings a render of the chart gives the extender's container."""
+    objects = rendered(values)
+    ((spec, container),) = [
+        (o["spec"]["template"]["spec"], c) for o in objects if o["kind"] == "Deployment"
+        for c in o["spec"]["template"]["spec"]["containers"]
+        if c["name"] != "kube-scheduler" and (c.get("lifecycle") or {}).get("preStop")
+    ]  # fmt: skip
+    config = next(
+        yaml.safe_load(o["data"]["config.yaml"]) for o in objects
+        if o["kind"] == "ConfigMap" and "config.yaml" in o.get("data", {})
+        and "extenders" not in o["data"]["config.yaml"]
+    )  # fmt: skip
+    delay = Settings(**config).server.shutdown_delay_seconds
+    return Shutdown(
+        prestop_sleep_seconds=float(container["lifecycle"]["preStop"]["sleep"]["seconds"]),
+        grace_seconds=float(spec["terminationGracePeriodSeconds"]),
+        shutdown_delay_seconds=delay,
+    )

@@ -201,13 +201,20 @@ class ControlPlane:
         ])  # fmt: skip
 
     def extender(
-        self, name: str = "extender", env: dict[str, str] | None = None, *, timeout: float = 60
+        self,
+        name: str = "extender",
+        env: dict[str, str] | None = None,
+        *,
+        timeout: float = 60,
+        port: int | None = None,
+        kubeconfig: Path | None = None,
     ) -> Extender:
         """An extender replica in live mode (RBAC of the chart's roles, see
         ``objects.apply_rbac``), returned once its /readyz answers 200. With TLS in ``env`` it
         is polled on a plain probe port, as in the chart (the extender port may require a client
-        certificate)."""
-        port = free_port()
+        certificate). ``port``: a given one (a replica started again where its scheduler calls
+        it); ``kubeconfig``: another way to the API server (e.g. through a proxy)."""
+        port = port or free_port()
         environ = {k: v for k, v in os.environ.items() if not k.startswith("PLACEMENT_EXTENDER_")}
         # as the chart configures it: ledger Leases in the release's namespace
         environ["PLACEMENT_EXTENDER_KUBE__LEDGER_NAMESPACE"] = EXTENDER_NAMESPACE
@@ -218,7 +225,8 @@ class ControlPlane:
             ready_port = free_port()
             environ["PLACEMENT_EXTENDER_SERVER__PROBE_PORT"] = str(ready_port)
         proc = self._spawn(name, [
-            sys.executable, "-m", "app", "serve", "--kubeconfig", str(self.extender_kubeconfig),
+            sys.executable, "-m", "app", "serve",
+            "--kubeconfig", str(kubeconfig or self.extender_kubeconfig),
             "--host", "127.0.0.1", "--port", str(port),
         ], env=environ)  # fmt: skip
         wait_until(proc, lambda: http_ok(f"http://127.0.0.1:{ready_port}/readyz"),

@@ -82,20 +82,24 @@ class Scenario:
         self.core = CoreV1Api(self.client)
         self._procs: list[Proc] = []
 
-    def extender(self, env: dict[str, str] | None = None, name: str = "extender") -> Extender:
-        replica = self.plane.extender(name, env)
+    def extender(
+        self, env: dict[str, str] | None = None, name: str = "extender", **options: Any
+    ) -> Extender:
+        """A replica (``options``: see ``ControlPlane.extender``), stopped with the test."""
+        replica = self.plane.extender(name, env, **options)
         self._procs.append(replica.proc)
         return replica
 
     def scheduler(
         self,
-        extender: Extender | None,
+        extender: Extender | str | None,
         *,
         name: str = "placement-scheduler",
         values: dict[str, Any] | None = None,
         edit: Callable[[JSON], None] | None = None,
     ) -> Proc:
-        """A kube-scheduler with the chart's profile calling ``extender``; with None, a plain
+        """A kube-scheduler with the chart's profile calling ``extender`` (a replica, or a URL);
+        with None, a plain
         kube-scheduler (no extender) serving the profile ``name``. ``edit`` may adjust the
         configuration before it starts (e.g. point mounted paths at local files)."""
         kubeconfig = str(self.plane.admin_kubeconfig)
@@ -108,7 +112,8 @@ class Scenario:
                 "profiles": [{"schedulerName": name}],
             }
         else:
-            config = scheduler_config(extender_url=extender.url, kubeconfig=kubeconfig,
+            url = extender if isinstance(extender, str) else extender.url
+            config = scheduler_config(extender_url=url, kubeconfig=kubeconfig,
                                       scheduler_name=name, values=values)  # fmt: skip
         if edit is not None:
             edit(config)

@@ -11,11 +11,17 @@ from typing import Any
 
 JSON = dict[str, Any]
 
-KINDS: dict[str, str] = {"nodes": "Node", "pods": "Pod", "leases": "Lease"}
+KINDS: dict[str, str] = {
+    "nodes": "Node", "pods": "Pod", "leases": "Lease", "csistoragecapacities": "CSIStorageCapacity"
+}
 """Resource (URL segment) -> kind."""
-API_VERSIONS: dict[str, str] = {"nodes": "v1", "pods": "v1", "leases": "coordination.k8s.io/v1"}
+API_VERSIONS: dict[str, str] = {
+    "nodes": "v1", "pods": "v1", "leases": "coordination.k8s.io/v1",
+    "csistoragecapacities": "storage.k8s.io/v1",
+}
 QUALIFIED: dict[str, str] = {
-    "nodes": "nodes", "pods": "pods", "leases": "leases.coordination.k8s.io"
+    "nodes": "nodes", "pods": "pods", "leases": "leases.coordination.k8s.io",
+    "csistoragecapacities": "csistoragecapacities.storage.k8s.io",
 }
 """Resource as the server names it in messages (group-qualified outside the core group)."""
 
@@ -137,7 +143,7 @@ def bookmark(resource: str, rv: int) -> JSON:
         "kind": KINDS[resource],
         "apiVersion": API_VERSIONS[resource],
         "metadata": {"resourceVersion": str(rv)},
-        **copy.deepcopy(_BOOKMARK_BODIES[resource]),
+        **copy.deepcopy(_BOOKMARK_BODIES.get(resource, {})),
     }
 
 

@@ -56,6 +56,10 @@ _ROUTES: list[tuple[re.Pattern[str], str, str, str]] = [
         ("/api/v1/namespaces/{namespace}/bindings", "pods", "binding"),  # create_namespaced_binding
         ("/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases", "leases", "collection"),
         ("/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases/{name}", "leases", "object"),
+        ("/apis/storage.k8s.io/v1/namespaces/{namespace}/csistoragecapacities",
+         "csistoragecapacities", "collection"),
+        ("/apis/storage.k8s.io/v1/namespaces/{namespace}/csistoragecapacities/{name}",
+         "csistoragecapacities", "object"),
     ]
 ]
 
@@ -379,6 +383,11 @@ class ApiServerStandIn:
         with self._lock:
             return copy.deepcopy(self._objects["leases"].get((namespace, name)))
 
+    def get_object(self, resource: str, namespace: str, name: str) -> JSON | None:
+        """A copy of any stored object (no kind/apiVersion), or None."""
+        with self._lock:
+            return copy.deepcopy(self._objects[self._resource(resource)].get((namespace, name)))
+
     def get_pod(self, namespace: str, name: str) -> JSON | None:
         """A copy of the stored Pod (no kind/apiVersion), or None."""
         with self._lock:
@@ -581,7 +590,8 @@ class ApiServerStandIn:
                 if resource != "nodes" else (405, _wire.status(405, "the stand-in implements "
                                                                "DELETE of nodes in Python only")),
                 ("collection", "POST"): lambda: self._create(resource, ns or "", body)
-                if resource == "leases" else (405, _wire.method_not_allowed()),
+                if resource in ("leases", "csistoragecapacities")
+                else (405, _wire.method_not_allowed()),
                 ("binding", "POST"): lambda: self._bind(ns or "", name, body),
             }.get((endpoint, h.command))
             code, answer = handler() if handler else (405, _wire.method_not_allowed())
