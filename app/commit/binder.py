@@ -51,6 +51,7 @@ from app.commit.queue import NodeQueues, Release, Waiting, fail, settle
 from app.config import Settings
 from app.kube import KubeApi
 from app.metrics import Metrics
+from app.state.ledger import Reservation
 from app.state.records import PodFacts
 from app.state.snapshot import Snapshot
 from app.wire.codec import BadRequest, decode_binding_args, encode
