@@ -15,6 +15,8 @@ from tests.controlplane.processes import free_port
 __all__ = ["ROOT", "Served", "free_port", "serve_demo"]
 
 ROOT = Path(__file__).parent.parent
+# What each listener logs once it serves: uvicorn (plain HTTP), the TLS server (app.api.https).
+LISTENING = ("Uvicorn running on", "TLS on ")
 
 
 class Served:
@@ -25,12 +27,15 @@ class Served:
         self.log: list[str] = []
         self._changed = threading.Condition()
 
-    def wait_for_log(self, text: str, *, count: int = 1, timeout: float = 60) -> None:
-        """Block until ``text`` has appeared in ``count`` log lines."""
+    def wait_for_log(
+        self, text: str | tuple[str, ...], *, count: int = 1, timeout: float = 60
+    ) -> None:
+        """Block until ``text`` (or any of several) has appeared in ``count`` log lines."""
+        texts = (text,) if isinstance(text, str) else text
         with self._changed:
             found = self._changed.wait_for(
                 lambda: (
-                    sum(text in line for line in self.log) >= count
+                    sum(any(t in line for t in texts) for line in self.log) >= count
                     or self.process.poll() is not None
                 ),
                 timeout,
@@ -62,7 +67,7 @@ def serve_demo(
     served = Served(process)
     threading.Thread(target=served._drain, daemon=True).start()
     try:
-        served.wait_for_log("Uvicorn running", count=listeners)
+        served.wait_for_log(LISTENING, count=listeners)
         yield served
     finally:
         process.terminate()

@@ -28,66 +28,10 @@ from app.api.tls import TLSFiles, TLSFilesError, build_context
 from app.config import ConfigError, load_settings
 from app.state.readiness import Readiness
 from tests.builders import extender_of
+from tests.pki import Pki, client, make_pki, write_pem
 from tests.serving import ROOT, Served, free_port, serve_demo
 
 FILTER_BODY = (ROOT / "examples" / "filter-gpu-pod.json").read_bytes()
-
-
-def write_pem(blob: trustme.Blob, path: Path) -> Path:
-    """Write like kubelet updates a Secret volume: the new file replaces the old one atomically."""
-    staging = path.with_name(path.name + ".new")
-    blob.write_to_path(str(staging))
-    os.replace(staging, path)
-    return path
-
-
-@dataclass
-class Pki:
-    """A server certificate, the client CA the extender trusts and files for both."""
-
-    dir: Path
-    server_ca: trustme.CA
-    client_ca: trustme.CA
-
-    @property
-    def cert(self) -> Path:
-        return self.dir / "tls.crt"
-
-    @property
-    def key(self) -> Path:
-        return self.dir / "tls.key"
-
-    @property
-    def client_ca_file(self) -> Path:
-        return self.dir / "client-ca.crt"
-
-    def write_server(self, leaf: trustme.LeafCert) -> None:
-        write_pem(leaf.cert_chain_pems[0], self.cert)
-        write_pem(leaf.private_key_pem, self.key)
-
-    def env(self, probe_port: int) -> dict[str, str]:
-        return {
-            "PLACEMENT_EXTENDER_SERVER__TLS_CERT_FILE": str(self.cert),
-            "PLACEMENT_EXTENDER_SERVER__TLS_KEY_FILE": str(self.key),
-            "PLACEMENT_EXTENDER_SERVER__TLS_CLIENT_CA_FILE": str(self.client_ca_file),
-            "PLACEMENT_EXTENDER_SERVER__PROBE_PORT": str(probe_port),
-        }
-
-
-def make_pki(directory: Path) -> Pki:
-    pki = Pki(directory, trustme.CA(), trustme.CA())
-    pki.write_server(pki.server_ca.issue_cert("127.0.0.1"))
-    write_pem(pki.client_ca.cert_pem, pki.client_ca_file)
-    return pki
-
-
-def client(ca: trustme.CA, certificate: trustme.LeafCert | None) -> httpx.Client:
-    """An HTTPS client trusting ``ca``, presenting ``certificate`` if given."""
-    context = ssl.create_default_context()
-    ca.configure_trust(context)
-    if certificate is not None:
-        certificate.configure_cert(context)
-    return httpx.Client(verify=context, timeout=10)
 
 
 @dataclass
@@ -174,27 +118,33 @@ def test_renewed_files_are_used_by_new_connections_without_a_restart(tmp_path: P
     first = pki.server_ca.issue_cert("127.0.0.1")
     pki.write_server(first)
     port = free_port()
-    with serve_demo(port, pki.env(free_port()), listeners=2) as served:
+    env = {**pki.env(free_port()), "PLACEMENT_EXTENDER_SERVER__TLS_RELOAD_CHECK_SECONDS": "0.1"}
+    with serve_demo(port, env, listeners=2) as served:
         pid = served.process.pid
         assert served_certificate(port, pki.server_ca, scheduler) == der(first)
 
         # A renewal caught half-way (new certificate, old key) is not used...
         renewed = pki.server_ca.issue_cert("127.0.0.1")
         write_pem(renewed.cert_chain_pems[0], pki.cert)
-        assert served_certificate(port, pki.server_ca, scheduler) == der(first)
         served.wait_for_log("keeping the loaded certificate")
-        # ...and the complete one is, from the next connection on.
+        assert served_certificate(port, pki.server_ca, scheduler) == der(first)
+        # ...and the complete one is, from the next connection on (once the server noticed).
         write_pem(renewed.private_key_pem, pki.key)
+        served.wait_for_log(RENEWED)
         assert served_certificate(port, pki.server_ca, scheduler) == der(renewed)
 
         # A new client CA: certificates of the old one are refused from now on.
         new_client_ca = trustme.CA()
         write_pem(new_client_ca.cert_pem, pki.client_ca_file)
+        served.wait_for_log(RENEWED, count=2)
         with client(pki.server_ca, scheduler) as old, pytest.raises(httpx.TransportError):
             old.get(f"https://127.0.0.1:{port}/healthz")
         with client(pki.server_ca, new_client_ca.issue_cert("placement-scheduler")) as new:
             assert new.get(f"https://127.0.0.1:{port}/healthz").status_code == 200
         assert served.process.pid == pid and served.process.poll() is None
+
+
+RENEWED = "TLS files changed"
 
 
 def test_unloadable_tls_files_are_named(tmp_path: Path) -> None:
