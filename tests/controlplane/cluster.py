@@ -182,15 +182,18 @@ class ControlPlane:
 
     # ---- schedulers and extenders ---------------------------------------------------------------
 
-    def scheduler(self, config: dict[str, Any], name: str = "kube-scheduler") -> Proc:
-        """A kube-scheduler process running ``config`` (a KubeSchedulerConfiguration)."""
+    def scheduler(
+        self, config: dict[str, Any], name: str = "kube-scheduler", env: dict[str, str] | None = None
+    ) -> Proc:
+        """A kube-scheduler process running ``config`` (a KubeSchedulerConfiguration), with
+        ``env`` added to its environment."""
         self._serial += 1
         path = self.workdir / f"{name}-{self._serial}.yaml"
         path.write_text(yaml.safe_dump(config))
         return self._spawn(name, [
             self.assets.binary("kube-scheduler"), "--config", str(path), "--secure-port", "0",
             "--v", "2",
-        ])  # fmt: skip
+        ], env={**os.environ, **(env or {})})  # fmt: skip
 
     def extender(
         self, name: str = "extender", env: dict[str, str] | None = None, *, timeout: float = 60
