@@ -3,6 +3,7 @@ files for both written as kubelet updates a Secret volume, and HTTPS clients."""
 
 from __future__ import annotations
 
+import datetime
 import os
 import ssl
 from dataclasses import dataclass
@@ -10,6 +11,10 @@ from pathlib import Path
 
 import httpx
 import trustme
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 
 def write_pem(blob: trustme.Blob, path: Path) -> Path:
@@ -70,3 +75,20 @@ def client(
     if certificate is not None:
         certificate.configure_cert(context)
     return httpx.Client(verify=context, timeout=10, http2=http2)
+
+
+def self_signed(
+    curve: ec.EllipticCurve, key_format: serialization.PrivateFormat
+) -> tuple[bytes, bytes]:
+    """A certificate and key (PEM) for 127.0.0.1 on ``curve``."""
+    key = ec.generate_private_key(curve)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name)
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )  # fmt: skip
+    pem = key.private_bytes(serialization.Encoding.PEM, key_format, serialization.NoEncryption())
+    return cert.public_bytes(serialization.Encoding.PEM), pem

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from tests.controlplane.processes import free_port
 
-__all__ = ["ROOT", "Served", "free_port", "serve_demo"]
+__all__ = ["ROOT", "Served", "free_port", "serve_demo", "serve_refused"]
 
 ROOT = Path(__file__).parent.parent
 # What each listener logs once it serves: uvicorn (plain HTTP), the TLS server (app.api.https).
@@ -72,3 +72,14 @@ def serve_demo(
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def serve_refused(env: dict[str, str]) -> str:
+    """``make run``'s command with ``env``, which must exit with status 2 before serving: its
+    stderr."""
+    command = [sys.executable, "-m", "app", "serve", "--snapshot", "examples/demo-cluster.yaml",
+               "--host", "127.0.0.1", "--port", str(free_port())]  # fmt: skip
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60,
+                          env={**os.environ, **env})  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    return done.stderr

@@ -10,13 +10,9 @@ client would not.
 
 from __future__ import annotations
 
-import datetime
 import json
-import os
 import socket
 import ssl
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,12 +25,7 @@ import h2.events
 import h2.settings
 import pytest
 import trustme
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
-from app.api.tls import TLSFilesError, check_key_type
 from tests.pki import Pki, client, make_pki
 from tests.serving import ROOT, free_port, serve_demo
 
@@ -230,58 +221,3 @@ def test_http2_can_be_switched_off(tmp_path: Path) -> None:
         with client(pki.server_ca, scheduler, http2=True) as c:
             reply = c.post(f"{running.url}/filter", content=FILTER_BODY)
         assert reply.http_version == "HTTP/1.1" and reply.status_code == 200
-
-
-def self_signed(
-    curve: ec.EllipticCurve, key_format: serialization.PrivateFormat
-) -> tuple[bytes, bytes]:
-    """A certificate and key (PEM) for 127.0.0.1 on ``curve``."""
-    key = ec.generate_private_key(curve)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name)
-        .public_key(key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )  # fmt: skip
-    pem = key.private_bytes(serialization.Encoding.PEM, key_format, serialization.NoEncryption())
-    return cert.public_bytes(serialization.Encoding.PEM), pem
-
-
-@pytest.mark.parametrize(
-    ("curve", "supported"),
-    [(ec.SECP256R1(), True), (ec.SECP384R1(), True), (ec.SECP521R1(), False)],
-)
-@pytest.mark.parametrize(
-    "key_format",
-    [serialization.PrivateFormat.PKCS8, serialization.PrivateFormat.TraditionalOpenSSL],
-)
-def test_keys_are_checked_for_what_the_server_can_sign_with(
-    curve: ec.EllipticCurve, supported: bool, key_format: serialization.PrivateFormat
-) -> None:
-    _, key = self_signed(curve, key_format)
-    if supported:
-        check_key_type(key, "tls.key")
-    else:
-        with pytest.raises(TLSFilesError, match="unsupported key type"):
-            check_key_type(key, "tls.key")
-
-
-def test_a_key_the_server_cannot_sign_with_stops_serve_with_one_line(tmp_path: Path) -> None:
-    """OpenSSL loads a P-521 key; the server's TLS library (rustls with ring) cannot sign with
-    it and would end the process, so it is refused before serving (and a renewal to one is
-    logged and not used, like a key that does not match its certificate)."""
-    cert, key = self_signed(ec.SECP521R1(), serialization.PrivateFormat.PKCS8)
-    (tmp_path / "tls.crt").write_bytes(cert)
-    (tmp_path / "tls.key").write_bytes(key)
-    env = {"PLACEMENT_EXTENDER_SERVER__TLS_CERT_FILE": str(tmp_path / "tls.crt"),
-           "PLACEMENT_EXTENDER_SERVER__TLS_KEY_FILE": str(tmp_path / "tls.key")}  # fmt: skip
-    done = subprocess.run(
-        [sys.executable, "-m", "app", "serve", "--snapshot", "examples/demo-cluster.yaml",
-         "--port", str(free_port())],
-        cwd=ROOT, capture_output=True, text=True, timeout=60, env={**os.environ, **env},
-    )  # fmt: skip
-    assert done.returncode == 2
-    assert done.stderr.startswith("placement-extender: TLS key ")
-    assert "unsupported key type" in done.stderr and len(done.stderr.strip().splitlines()) == 1

@@ -4,17 +4,15 @@ port serves, and certificates swapped under a running server.
 Covers: no client certificate → refused; a client certificate from another CA → refused; the
 trusted CA's → served (hot verbs and /explain); /healthz, /readyz and /metrics (only those) on the
 probe port without any certificate; renewed server certificate and client CA files used by new
-connections without a restart, a half-renewed pair ignored until complete; config that cannot
-work refused; /explain switched off.
+connections without a restart (the same process and snapshot), a half-renewed pair ignored
+until complete; keys the server cannot sign with refused; config that cannot work refused;
+/explain switched off.
 """
 
 from __future__ import annotations
 
-import os
 import socket
 import ssl
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,14 +20,16 @@ from pathlib import Path
 import httpx
 import pytest
 import trustme
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from app.api.server import Runtime, create_app
-from app.api.tls import TLSFiles, TLSFilesError, build_context
+from app.api.tls import TLSFiles, TLSFilesError, build_context, check_key_type
 from app.config import ConfigError, load_settings
 from app.state.readiness import Readiness
 from tests.builders import extender_of
-from tests.pki import Pki, client, make_pki, write_pem
-from tests.serving import ROOT, Served, free_port, serve_demo
+from tests.pki import Pki, client, make_pki, self_signed, write_pem
+from tests.serving import ROOT, Served, free_port, serve_demo, serve_refused
 
 FILTER_BODY = (ROOT / "examples" / "filter-gpu-pod.json").read_bytes()
 
@@ -142,6 +142,7 @@ def test_renewed_files_are_used_by_new_connections_without_a_restart(tmp_path: P
         with client(pki.server_ca, new_client_ca.issue_cert("placement-scheduler")) as new:
             assert new.get(f"https://127.0.0.1:{port}/healthz").status_code == 200
         assert served.process.pid == pid and served.process.poll() is None
+        assert sum("snapshot loaded" in line for line in served.log) == 1  # one, kept throughout
 
 
 RENEWED = "TLS files changed"
@@ -158,14 +159,42 @@ def test_unloadable_tls_files_are_named(tmp_path: Path) -> None:
 def test_an_unloadable_client_ca_stops_serve_with_one_line(tmp_path: Path) -> None:
     env = make_pki(tmp_path).env(free_port())
     env["PLACEMENT_EXTENDER_SERVER__TLS_CLIENT_CA_FILE"] = str(tmp_path / "missing.crt")
-    done = subprocess.run(
-        [sys.executable, "-m", "app", "serve", "--snapshot", "examples/demo-cluster.yaml",
-         "--port", str(free_port())],
-        cwd=ROOT, capture_output=True, text=True, timeout=60, env={**os.environ, **env},
-    )  # fmt: skip
-    assert done.returncode == 2
-    assert done.stderr.startswith("placement-extender: cannot load TLS client CA ")
-    assert "missing.crt" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    stderr = serve_refused(env)
+    assert stderr.startswith("placement-extender: cannot load TLS client CA ")
+    assert "missing.crt" in stderr and len(stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("curve", "supported"),
+    [(ec.SECP256R1(), True), (ec.SECP384R1(), True), (ec.SECP521R1(), False)],
+)
+@pytest.mark.parametrize(
+    "key_format",
+    [serialization.PrivateFormat.PKCS8, serialization.PrivateFormat.TraditionalOpenSSL],
+)
+def test_keys_are_checked_for_what_the_server_can_sign_with(
+    curve: ec.EllipticCurve, supported: bool, key_format: serialization.PrivateFormat
+) -> None:
+    _, key = self_signed(curve, key_format)
+    if supported:
+        check_key_type(key, "tls.key")
+    else:
+        with pytest.raises(TLSFilesError, match="unsupported key type"):
+            check_key_type(key, "tls.key")
+
+
+def test_a_key_the_server_cannot_sign_with_stops_serve_with_one_line(tmp_path: Path) -> None:
+    """OpenSSL loads a P-521 key; the server's TLS library (rustls with ring) cannot sign with
+    it and would end the process, so it is refused before serving (and a renewal to one is
+    logged and not used, like a key that does not match its certificate)."""
+    cert, key = self_signed(ec.SECP521R1(), serialization.PrivateFormat.PKCS8)
+    (tmp_path / "tls.crt").write_bytes(cert)
+    (tmp_path / "tls.key").write_bytes(key)
+    env = {"PLACEMENT_EXTENDER_SERVER__TLS_CERT_FILE": str(tmp_path / "tls.crt"),
+           "PLACEMENT_EXTENDER_SERVER__TLS_KEY_FILE": str(tmp_path / "tls.key")}  # fmt: skip
+    stderr = serve_refused(env)
+    assert stderr.startswith("placement-extender: TLS key ")
+    assert "unsupported key type" in stderr and len(stderr.strip().splitlines()) == 1
 
 
 @pytest.mark.parametrize(

@@ -183,7 +183,10 @@ class ControlPlane:
     # ---- schedulers and extenders ---------------------------------------------------------------
 
     def scheduler(
-        self, config: dict[str, Any], name: str = "kube-scheduler", env: dict[str, str] | None = None
+        self,
+        config: dict[str, Any],
+        name: str = "kube-scheduler",
+        env: dict[str, str] | None = None,
     ) -> Proc:
         """A kube-scheduler process running ``config`` (a KubeSchedulerConfiguration), with
         ``env`` added to its environment."""
