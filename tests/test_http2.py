@@ -1,7 +1,7 @@
 """HTTP/2 on the extender's TLS port, over real sockets on loopback (``make run``'s command with
 mutual TLS): ALPN offers h2 and still HTTP/1.1; calls are answered over both; the HTTP/2 limits
-the server announces hold (streams past the bound refused, a rapid-reset flood ends the
-connection); a stalled body gets 408 and an oversized one 413 on its own stream while the
+the server announces hold (streams past the bound refused, a header list past the bound answered
+431, a rapid-reset flood ends the connection); a stalled body gets 408 and an oversized one 413 on its own stream while the
 connection's other streams are served.
 
 The raw HTTP/2 client is the ``h2`` state machine, which lets a test send what a well-behaved
@@ -155,6 +155,19 @@ def test_the_server_announces_its_limits(http2: Http2) -> None:
     settings = {code: change.new_value for code, change in announced.changed_settings.items()}
     assert settings[h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS] == MAX_STREAMS
     assert settings[h2.settings.SettingCodes.MAX_HEADER_LIST_SIZE] == 64 * 1024
+
+
+def test_a_header_list_past_the_bound_is_refused(http2: Http2) -> None:
+    http2.until(h2.events.RemoteSettingsChanged)
+    headers = [(":method", "GET"), (":path", "/healthz"), (":scheme", "https"),
+               (":authority", "127.0.0.1"), ("x-padding", "x" * (64 * 1024))]  # fmt: skip
+    http2.conn.send_headers(1, headers, end_stream=True)
+    http2.conn.send_headers(3, headers[:4], end_stream=True)
+    http2.flush()
+    http2.until(h2.events.StreamEnded, count=2)
+    replies = http2.replies()
+    assert replies[1][0] == 431  # Request Header Fields Too Large, on that stream only
+    assert replies[3][0] == 200
 
 
 def test_streams_past_the_bound_are_refused_and_the_others_served(http2: Http2) -> None:
