@@ -1,8 +1,9 @@
 """HTTP/2 on the extender's TLS port, over real sockets on loopback (``make run``'s command with
 mutual TLS): ALPN offers h2 and still HTTP/1.1; calls are answered over both; the HTTP/2 limits
 the server announces hold (streams past the bound refused, a header list past the bound answered
-431, a rapid-reset flood ends the connection); a stalled body gets 408 and an oversized one 413 on its own stream while the
-connection's other streams are served.
+431, a rapid-reset flood ends the connection); a stalled body gets 408 and an oversized one 413
+on its own stream while the connection's other streams are served, and over HTTP/1.1 a stalled
+body gets 408 and the connection closed.
 
 The raw HTTP/2 client is the ``h2`` state machine, which lets a test send what a well-behaved
 client would not.
@@ -219,6 +220,20 @@ def test_a_stalled_body_gets_408_and_an_oversized_one_413_on_their_own_streams(
                                           separators=(",", ":")).encode())  # fmt: skip
     expected = {"Error": f"request body not received within {READ_TIMEOUT:g}s"}
     assert replies[1][0] == 408 and json.loads(replies[1][1]) == expected
+    assert READ_TIMEOUT <= time.monotonic() - started < READ_TIMEOUT + 10  # bounded
+
+
+def test_a_stalled_body_over_http_1_1_gets_408_and_the_connection_closed(running: Running) -> None:
+    started = time.monotonic()
+    with running.tls(["http/1.1"]) as tls:
+        tls.sendall(b"POST /filter HTTP/1.1\r\nHost: x\r\nContent-Length: "
+                    + str(len(FILTER_BODY)).encode() + b"\r\n\r\n" + FILTER_BODY[:10])  # fmt: skip
+        answer = b""
+        while chunk := tls.recv(65536):  # ends: the server closes the connection after its 408
+            answer += chunk
+    head, _, payload = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 408 ")
+    assert json.loads(payload) == {"Error": f"request body not received within {READ_TIMEOUT:g}s"}
     assert READ_TIMEOUT <= time.monotonic() - started < READ_TIMEOUT + 10  # bounded
 
 

@@ -3,13 +3,16 @@
 kube-scheduler's extender client negotiates HTTP/2 whenever the server offers it and then sends
 every call over one connection; over HTTP/1.1 it dials (a full TLS handshake) for about every
 second pod. granian's embedded server (Rust: hyper, h2, rustls) speaks HTTP/2 at the cost of
-plain HTTP here (docs/serving.md), and runs as a task in this event loop, calling the same ASGI
-application, so the process keeps one snapshot.
+plain HTTP here (docs/serving.md), and runs as a task in this event loop, serving the same
+application (through granian's native interface, :mod:`app.api.rsgi`), so the process keeps one
+snapshot.
 
 Certificate renewal: granian's worker loads its files when it starts. A renewed version (checked
-and copied by :class:`app.api.tls.Renewals`) is served by a new worker, started on the same
-listening socket before the old one stops; the old one finishes its connections' calls (HTTP/2
-clients get a GOAWAY and reconnect). Both serve this process's application.
+and copied by :class:`app.api.tls.Renewals`) is served by a new worker, which listens on its own
+socket on the same port (SO_REUSEPORT) beside the old one for a second; then the old one stops
+accepting and finishes its connections' calls (HTTP/2 clients get a GOAWAY and reconnect). Both
+serve this process's application. A connection the kernel queued on the old socket in the
+instant it closes is reset (Linux migrates such connections only with ``net.ipv4.tcp_migrate_req``).
 
 HTTP/2 limits: the SETTINGS this server sends bound concurrent streams and the header list;
 hyper/h2 answer a flood of streams the client resets (CVE-2023-44487, "rapid reset") with a
@@ -28,7 +31,8 @@ from granian.constants import HTTPModes, Interfaces, SSLProtocols
 from granian.http import HTTP1Settings, HTTP2Settings
 from granian.server.embed import Server as EmbeddedServer
 
-from app.api.hotpath import ASGIApp
+from app.api.hotpath import HotPath
+from app.api.rsgi import RSGIFront
 from app.api.tls import LoadedFiles, Renewals
 from app.config import Server
 
@@ -59,14 +63,14 @@ class _Granian(EmbeddedServer):
 class HTTPSListener:
     """The extender port over TLS; :meth:`serve` until :meth:`stop`."""
 
-    def __init__(self, app: ASGIApp, server: Server, renewals: Renewals) -> None:
+    def __init__(self, app: HotPath, server: Server, renewals: Renewals) -> None:
         self.server = server
         self.renewals = renewals
         self._granian = _Granian(
-            app,
+            RSGIFront(app),  # the lifespan (the snapshot's source) runs once, outside
             address=server.host,
             port=server.port,
-            interface=Interfaces.ASGINL,  # the lifespan (the snapshot's source) runs once, outside
+            interface=Interfaces.RSGI,
             http=HTTPModes.auto if server.http2 else HTTPModes.http1,
             backlog=2048,
             http1_settings=HTTP1Settings(
@@ -80,21 +84,19 @@ class HTTPSListener:
             log_dictconfig=_LOGGING,
         )
         self._granian.set_files(renewals.loaded)
-        # A new worker takes over the listening socket at once (connections wait in its
-        # backlog meanwhile); the old one finishes its calls.
-        self._granian.respawn_interval = 0.0
-        self._granian.on_startup(self._started)
+        # Each worker listens on its own socket (SO_REUSEPORT): a new one listens beside the
+        # old one this long before the old one stops accepting and finishes its calls.
+        self._granian.respawn_interval = 1.0
         self._serving = renewals.loaded
-        self._previous: LoadedFiles | None = None
-
-    def _started(self) -> None:
-        http = "HTTP/2 and HTTP/1.1" if self.server.http2 else "HTTP/1.1"
-        scheme = "mutual TLS" if self.renewals.files.client_ca else "TLS"
-        log.info(f"serving {http} over {scheme} on {self.server.host}:{self.server.port}")
 
     async def serve(self) -> None:
         """Serve until :meth:`stop`, then until every call in flight has been answered."""
-        await self._granian.serve()
+        serving = asyncio.create_task(self._granian.serve())
+        if await _accepting(self.server.host, self.server.port, serving):
+            http = "HTTP/2 and HTTP/1.1" if self.server.http2 else "HTTP/1.1"
+            scheme = "mutual TLS" if self.renewals.files.client_ca else "TLS"
+            log.info(f"serving {http} over {scheme} on {self.server.host}:{self.server.port}")
+        await serving
 
     def stop(self) -> None:
         """Stop accepting; calls in flight are finished."""
@@ -107,18 +109,31 @@ class HTTPSListener:
             loaded = self.renewals.renewed()
             if loaded is None:
                 continue
-            # The version before the one being replaced may still be read by a worker starting
-            # when the last check ran; two checks later nothing loads it.
-            if self._previous is not None:
-                self._previous.close()
-            self._previous, self._serving = self._serving, loaded
+            previous, self._serving = self._serving, loaded
             await self._respawn(loaded)
+            previous.close()  # the worker that loaded it has stopped
             log.info("TLS files changed: new connections use the new certificate")
 
     async def _respawn(self, loaded: LoadedFiles) -> None:
-        """Start a worker on ``loaded``; return once it has replaced the old one."""
+        """Start a worker on ``loaded``; return once the old one has stopped accepting and
+        finished its calls."""
         old = list(self._granian.wrks)
         self._granian.set_files(loaded)
         self._granian.reload()
-        while any(worker is before for worker in self._granian.wrks for before in old):
-            await asyncio.sleep(0.02)
+        for worker in old:
+            await worker.join()
+
+
+async def _accepting(host: str, port: int, serving: asyncio.Task[None]) -> bool:
+    """Wait until ``port`` accepts connections (granian's worker binds it after startup);
+    False if ``serving`` ended first."""
+    address = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+    while not serving.done():
+        try:
+            _, writer = await asyncio.open_connection(address, port)
+        except OSError:
+            await asyncio.sleep(0.01)
+            continue
+        writer.close()
+        return True
+    return False

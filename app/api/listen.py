@@ -21,7 +21,7 @@ from typing import Any
 import uvicorn
 from uvicorn.lifespan.on import LifespanOn
 
-from app.api.hotpath import ASGIApp, Receive, Scope, Send
+from app.api.hotpath import ASGIApp, HotPath, Receive, Scope, Send
 from app.api.https import HTTPSListener
 from app.api.server import Runtime
 from app.api.serving import GracefulServer, StopSignals, graceful_timeout
@@ -88,7 +88,7 @@ class Listeners:
             **options,
         )
 
-    def run(self, app: ASGIApp, runtime: Runtime) -> None:
+    def run(self, app: HotPath, runtime: Runtime) -> None:
         """Serve ``app`` until SIGINT/SIGTERM, shutting down in the extender's order
         (:mod:`app.api.serving`); the probe port, if any, serves until the main one is done."""
         grace = math.ceil(graceful_timeout(runtime))
