@@ -92,6 +92,22 @@ def test_calls_are_answered_over_http2_and_http_1_1(running: Running) -> None:
         assert tls.recv(64).startswith(b"HTTP/1.1 200")
 
 
+def test_every_route_is_served_over_http2(running: Running) -> None:
+    """The hot verbs are served by the RSGI front, the rest by FastAPI through its bridge."""
+    with client(running.pki.server_ca, running.scheduler, http2=True) as c:
+        assert c.get(f"{running.url}/healthz").text == "ok"
+        assert c.get(f"{running.url}/readyz").status_code == 200
+        metrics = c.get(f"{running.url}/metrics")
+        assert "placement_extender_snapshot_nodes 23.0" in metrics.text
+        assert metrics.headers["content-type"].startswith("text/plain")
+        explained = c.post(f"{running.url}/explain?format=text", content=FILTER_BODY)
+        assert explained.status_code == 200 and "PASS" in explained.text
+        wrong = c.get(f"{running.url}/filter")
+        assert wrong.status_code == 405 and wrong.headers["allow"] == "POST"
+        assert c.get(f"{running.url}/nowhere").status_code == 404
+        assert {r.http_version for r in (explained, wrong)} == {"HTTP/2"}
+
+
 class Http2:
     """A raw HTTP/2 client connection: send frames, collect the server's events."""
 
