@@ -138,6 +138,7 @@ async def _serve_https(
     stopping = asyncio.create_task(signals.stop.wait())
     try:
         await asyncio.wait([serving, stopping], return_when=asyncio.FIRST_COMPLETED)
+        unasked = serving.done() and not signals.stop.is_set()
         https.stop()
         try:
             await asyncio.wait_for(asyncio.shield(serving), grace)
@@ -150,3 +151,6 @@ async def _serve_https(
             probes.should_exit = True
             await probing
         await lifespan.shutdown()
+    if unasked:  # granian's worker ended by itself: let the kubelet restart the container
+        log.error("the TLS server stopped without being asked to")
+        raise SystemExit(1)
