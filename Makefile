@@ -64,6 +64,11 @@ bench-live: $(STAMP)
 bench-bind: $(STAMP)
 	$(PY) -m bench.bind_bench $(ARGS)
 
+# The extender process's CPU per call by how it is served (plain, mutual TLS over HTTP/2 or HTTP/1.1).
+.PHONY: bench-serving
+bench-serving: $(STAMP)
+	$(PY) -m bench.serving_bench $(ARGS)
+
 # simulate: the README's 100-pod example and 1,000 pending pods against 5,000 nodes.
 .PHONY: bench-simulate
 bench-simulate: $(STAMP)

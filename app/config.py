@@ -99,6 +99,18 @@ class Server(_Section):
     """The certificate's private key (PEM); set together with ``tls_cert_file``."""
     tls_client_ca_file: str | None = None
     """Require a client certificate signed by this CA (mutual TLS) on ``port``."""
+    tls_reload_check_seconds: float = Field(1.0, gt=0, le=60)
+    """How often the TLS files are checked for a new version (a renewed certificate, a new
+    client CA), which new connections then use, without a restart."""
+    http2: bool = True
+    """With TLS, offer HTTP/2 (ALPN ``h2``) beside HTTP/1.1: kube-scheduler then sends every call
+    over one connection instead of a TLS handshake for about every second pod. Plain HTTP is
+    HTTP/1.1 only (kube-scheduler does not speak HTTP/2 without TLS)."""
+    http2_max_concurrent_streams: int = Field(100, ge=1, le=1000)
+    """Calls one HTTP/2 connection may have in flight (SETTINGS_MAX_CONCURRENT_STREAMS); a client
+    wanting more opens another connection. Bounds what one connection can hold in memory."""
+    http2_max_header_list_bytes: int = Field(64 * 1024, ge=4096, le=1024 * 1024)
+    """Largest header list an HTTP/2 request may carry (SETTINGS_MAX_HEADER_LIST_SIZE)."""
     probe_port: int | None = Field(None, ge=1, le=65535)
     """Also serve /healthz, /readyz and /metrics (nothing else) over plain HTTP on this port."""
     explain: bool = True

@@ -15,8 +15,11 @@ turn on fresh pending pods (the order rotates each round):
 
 Set-ups run only when named in ``--setups``: ``none`` (kube-scheduler without an extender),
 ``ours-nobind`` (the profile without ``bindVerb``: kube-scheduler binds), ``ours-tls`` (the
-profile over the chart's mutual TLS) and ``ours-noahead`` (no reserving ahead: every bind
-writes its reservation).
+profile over the chart's mutual TLS: the extender's HTTP/2 server), ``ours-tls-h1`` (the same
+server offering HTTP/1.1 only, ``server.http2: false``), ``ours-nginx`` (the mutual TLS and
+HTTP/2 terminated by Debian's nginx in front of the plain-HTTP extender, keep-alive HTTP/1.1 on
+loopback: the sidecar design, one nginx process) and ``ours-noahead`` (no reserving ahead: every
+bind writes its reservation).
 
 Pod mixes (``--mixes``), each on its own fresh pods: ``shared`` (pods of 100m / 128Mi share 50
 container IDs, so a workload's next pod usually lands where its last one did), ``unique`` (every
@@ -95,9 +98,11 @@ HEADLINE_FLOOR = FLOOR_BIND
 REFERENCE_FLOOR = "floor"
 SETUPS = (REFERENCE_FLOOR, FLOOR_BIND, "ours")  # run by default
 NOBIND = "ours-nobind"  # filter + prioritize only; kube-scheduler binds (not a product set-up)
-TLS = "ours-tls"  # ours over the chart's mutual TLS (tls.enabled)
+TLS = "ours-tls"  # ours over the chart's mutual TLS (tls.enabled): HTTP/2 and HTTP/1.1
+TLS_H1 = "ours-tls-h1"  # ours over the chart's mutual TLS, HTTP/1.1 only (server.http2: false)
+NGINX = "ours-nginx"  # the chart's mutual TLS terminated by nginx in front of plain-HTTP ours
 NOAHEAD = "ours-noahead"  # ours with bind.reserve_ahead = 0: every bind writes its reservation
-DIAGNOSTICS = ("none", NOBIND, TLS, NOAHEAD)
+DIAGNOSTICS = ("none", NOBIND, TLS, TLS_H1, NGINX, NOAHEAD)
 ALL_SETUPS = (*SETUPS, *DIAGNOSTICS)
 
 
@@ -282,14 +287,19 @@ class Bench:
                 config["extenders"].append({"urlPrefix": binder_url, "bindVerb": "bind",
                                             "httpTimeout": "5s"})  # fmt: skip
         else:
-            tls = setup == TLS
-            env = dict(self._tls.extender_env) if tls else {}
+            tls = setup in (TLS, TLS_H1, NGINX)
+            env = dict(self._tls.extender_env) if setup in (TLS, TLS_H1) else {}
+            if setup == TLS_H1:
+                env["PLACEMENT_EXTENDER_SERVER__HTTP2"] = "false"
             if setup == NOAHEAD:
                 env["PLACEMENT_EXTENDER_BIND__RESERVE_AHEAD"] = "0"
             replica = self.plane.extender("extender", env, timeout=300)
             procs["extender"] = replica.proc
+            url = replica.url
+            if setup == NGINX:
+                procs["nginx"], url = self._nginx(replica.url)
             config = scheduler_config(
-                extender_url=replica.url, kubeconfig=kubeconfig, scheduler_name=name,
+                extender_url=url, kubeconfig=kubeconfig, scheduler_name=name,
                 values=TLS_VALUES if tls else None,
             )  # fmt: skip
             if tls:
@@ -333,6 +343,21 @@ class Bench:
         wait_until(proc, lambda: _listening(port), timeout=10, what="its port")
         return proc, f"http://127.0.0.1:{port}"
 
+    def _nginx(self, upstream: str) -> tuple[Proc, str]:
+        """nginx terminating the chart's mutual TLS (HTTP/2 and HTTP/1.1) for ``upstream``:
+        one process (``master_process off``), so its CPU is measured like the others'."""
+        nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+        directory = self.plane.workdir / "nginx"
+        directory.mkdir(exist_ok=True)
+        port = free_port()
+        files = self._tls.files
+        (directory / "nginx.conf").write_text(NGINX_CONF.format(
+            dir=directory, port=port, upstream=upstream.removeprefix("http://"), **files,
+        ))  # fmt: skip
+        proc = self.plane._spawn("nginx", [nginx, "-p", str(directory), "-c", "nginx.conf"])
+        wait_until(proc, lambda: _listening(port), timeout=10, what="its port")
+        return proc, f"https://127.0.0.1:{port}"
+
     def _create_pods(self, scheduler: str, count: int, mix: Mix) -> None:
         """``count`` pending pods of the mix."""
         ids = mix.container_ids
@@ -369,6 +394,8 @@ class TlsFiles:
     server_ca: str
     extender_env: dict[str, str]
     client: dict[str, str]
+    files: dict[str, str]
+    """The extender's certificate, key and client CA: ``cert``, ``key``, ``client_ca``."""
 
     @classmethod
     def issue(cls, directory: Path) -> TlsFiles:
@@ -384,7 +411,42 @@ class TlsFiles:
             "PLACEMENT_EXTENDER_SERVER__TLS_KEY_FILE": str(directory / "tls.key"),
             "PLACEMENT_EXTENDER_SERVER__TLS_CLIENT_CA_FILE": client["ca.crt"],
         }
-        return cls(str(directory / "ca.crt"), env, client)
+        files = {"cert": str(directory / "tls.crt"), "key": str(directory / "tls.key"),
+                 "client_ca": client["ca.crt"]}  # fmt: skip
+        return cls(str(directory / "ca.crt"), env, client, files)
+
+
+# The sidecar design's nginx: HTTP/2 and HTTP/1.1 over mutual TLS, keep-alive HTTP/1.1 upstream.
+NGINX_CONF = """\
+daemon off;
+master_process off;
+pid {dir}/nginx.pid;
+error_log {dir}/error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+  access_log off;
+  client_body_temp_path {dir}/body;
+  proxy_temp_path {dir}/proxy;
+  fastcgi_temp_path {dir}/fastcgi;
+  uwsgi_temp_path {dir}/uwsgi;
+  scgi_temp_path {dir}/scgi;
+  upstream extender {{ server {upstream}; keepalive 16; }}
+  server {{
+    listen 127.0.0.1:{port} ssl http2;
+    ssl_certificate {cert};
+    ssl_certificate_key {key};
+    ssl_client_certificate {client_ca};
+    ssl_verify_client on;
+    http2_max_concurrent_streams 100;
+    client_max_body_size 64m;
+    location / {{
+      proxy_pass http://extender;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }}
+  }}
+}}
+"""
 
 
 def tcp_connections_accepted() -> int:

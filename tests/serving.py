@@ -12,9 +12,11 @@ from pathlib import Path
 
 from tests.controlplane.processes import free_port
 
-__all__ = ["ROOT", "Served", "free_port", "serve_demo"]
+__all__ = ["ROOT", "Served", "free_port", "serve_demo", "serve_refused"]
 
 ROOT = Path(__file__).parent.parent
+# What each listener logs once it serves: uvicorn (plain HTTP), the TLS server (app.api.https).
+LISTENING = ("Uvicorn running on", "TLS on ")
 
 
 class Served:
@@ -25,12 +27,15 @@ class Served:
         self.log: list[str] = []
         self._changed = threading.Condition()
 
-    def wait_for_log(self, text: str, *, count: int = 1, timeout: float = 60) -> None:
-        """Block until ``text`` has appeared in ``count`` log lines."""
+    def wait_for_log(
+        self, text: str | tuple[str, ...], *, count: int = 1, timeout: float = 60
+    ) -> None:
+        """Block until ``text`` (or any of several) has appeared in ``count`` log lines."""
+        texts = (text,) if isinstance(text, str) else text
         with self._changed:
             found = self._changed.wait_for(
                 lambda: (
-                    sum(text in line for line in self.log) >= count
+                    sum(any(t in line for t in texts) for line in self.log) >= count
                     or self.process.poll() is not None
                 ),
                 timeout,
@@ -62,8 +67,19 @@ def serve_demo(
     served = Served(process)
     threading.Thread(target=served._drain, daemon=True).start()
     try:
-        served.wait_for_log("Uvicorn running", count=listeners)
+        served.wait_for_log(LISTENING, count=listeners)
         yield served
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def serve_refused(env: dict[str, str]) -> str:
+    """``make run``'s command with ``env``, which must exit with status 2 before serving: its
+    stderr."""
+    command = [sys.executable, "-m", "app", "serve", "--snapshot", "examples/demo-cluster.yaml",
+               "--host", "127.0.0.1", "--port", str(free_port())]  # fmt: skip
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60,
+                          env={**os.environ, **env})  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    return done.stderr

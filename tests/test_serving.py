@@ -1,5 +1,6 @@
 """Over real sockets on loopback: a stalled client cannot hold the hot verbs, and SIGTERM with
-binds in flight leaves every one bound or released."""
+binds in flight leaves every one bound or released — over plain HTTP (uvicorn) and over mutual
+TLS (the HTTP/2 server, kube-scheduler's calls multiplexed on one connection)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -23,6 +25,7 @@ from app.api.server import Runtime, create_app
 from app.state.ledger import parse_ledger
 from app.state.readiness import Readiness
 from tests.builders import P, args_body, extender_of, lease, node, pod
+from tests.pki import make_pki
 from tests.standin import ApiServerStandIn
 
 ROOT = Path(__file__).parent.parent
@@ -130,16 +133,17 @@ def free_port() -> int:
         return port
 
 
-def refused(url: str) -> bool:
+def refused(url: str, verify: ssl.SSLContext | bool) -> bool:
     try:
-        httpx.get(f"{url}/healthz", timeout=1)
+        httpx.get(f"{url}/healthz", timeout=1, verify=verify)
     except httpx.ConnectError:
         return True
     return False
 
 
+@pytest.mark.parametrize("tls", [False, True], ids=["plain-http", "mutual-tls-http2"])
 def test_sigterm_with_binds_in_flight_ends_every_bind_bound_or_released(
-    apiserver: ApiServerStandIn, tmp_path: Path
+    apiserver: ApiServerStandIn, tmp_path: Path, tls: bool
 ) -> None:
     targets = {"slow": "a", "refused": "b", "fast": "c"}  # one node each: no waiting for turns
     for name in targets.values():
@@ -153,14 +157,29 @@ def test_sigterm_with_binds_in_flight_ends_every_bind_bound_or_released(
         "PLACEMENT_EXTENDER_BIND__REQUEST_TIMEOUT_SECONDS": "5",
         "PLACEMENT_EXTENDER_BIND__BUDGET_SECONDS": "7.5",
     }
+    verify: ssl.SSLContext | bool = True
+    if tls:
+        (tmp_path / "pki").mkdir()
+        pki = make_pki(tmp_path / "pki")
+        env.update(pki.env(free_port()))
+        verify = ssl.create_default_context()
+        pki.server_ca.configure_trust(verify)
+        pki.client_ca.issue_cert("placement-scheduler").configure_cert(verify)
     command = [sys.executable, "-m", "app", "serve", "--kubeconfig",
                str(kubeconfig(tmp_path, apiserver.base_url)), "--host", "127.0.0.1",
                "--port", str(port), "--log-level", "warning"]  # fmt: skip
     extender = subprocess.Popen(command, cwd=ROOT, env=env, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
+    url = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
     replies: dict[str, Any] = {}
+    # HTTP/1.1 (the drain of an HTTP/2 connection: tests/test_http2.py): httpx's HTTP/2 client
+    # takes the server's graceful GOAWAY for the end of the connection, streams in flight too.
+    shared = httpx.Client(verify=verify, timeout=10)
+
+    def readyz() -> int:
+        return httpx.get(f"{url}/readyz", verify=verify).status_code
+
     try:
-        until(lambda: not refused(url) and httpx.get(f"{url}/readyz").status_code == 200, "ready")
+        until(lambda: not refused(url, verify) and readyz() == 200, "ready")
         # "slow": its reservation write hangs, is refused as a conflict, and is retried: bound.
         apiserver.fail_next("PATCH", r"/leases/a$", status=409, hang_seconds=API_HANG)
         # "refused": its Binding hangs and is then refused: the reservation is released.
@@ -170,7 +189,7 @@ def test_sigterm_with_binds_in_flight_ends_every_bind_bound_or_released(
             meta = pods[name]["metadata"]
             body = {"PodName": name, "PodNamespace": "default", "PodUID": meta["uid"],
                 "Node": targets[name]}  # fmt: skip
-            replies[name] = httpx.post(f"{url}/bind", json=body, timeout=10)
+            replies[name] = shared.post(f"{url}/bind", json=body)
 
         binds = [threading.Thread(target=bind, args=(name,)) for name in ("slow", "refused")]
         for thread in binds:
@@ -181,14 +200,15 @@ def test_sigterm_with_binds_in_flight_ends_every_bind_bound_or_released(
             "both in flight (the reservation write of one, the Binding of the other)",
         )
         extender.send_signal(signal.SIGTERM)
-        until(lambda: httpx.get(f"{url}/readyz").status_code == 503, "unready")  # drops first
-        bind("fast")  # still served during the delay, on a new connection
-        until(lambda: refused(url), "refusing")  # then no new connection is accepted...
+        until(lambda: readyz() == 503, "unready")  # drops first
+        bind("fast")  # still served during the delay
+        until(lambda: refused(url, verify), "refusing")  # then no new connection is accepted...
         assert any(thread.is_alive() for thread in binds)  # ...while binds are still in flight
         for thread in binds:
             thread.join(timeout=10)
         assert extender.wait(timeout=20) in (0, -signal.SIGTERM)
     finally:
+        shared.close()
         if extender.poll() is None:
             extender.kill()
             extender.wait()

@@ -4,17 +4,15 @@ port serves, and certificates swapped under a running server.
 Covers: no client certificate → refused; a client certificate from another CA → refused; the
 trusted CA's → served (hot verbs and /explain); /healthz, /readyz and /metrics (only those) on the
 probe port without any certificate; renewed server certificate and client CA files used by new
-connections without a restart, a half-renewed pair ignored until complete; config that cannot
-work refused; /explain switched off.
+connections without a restart (the same process and snapshot), a half-renewed pair ignored
+until complete; keys the server cannot sign with refused; config that cannot work refused;
+/explain switched off.
 """
 
 from __future__ import annotations
 
-import os
 import socket
 import ssl
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,72 +20,18 @@ from pathlib import Path
 import httpx
 import pytest
 import trustme
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from app.api.server import Runtime, create_app
-from app.api.tls import TLSFiles, TLSFilesError, build_context
+from app.api.tls import TLSFiles, TLSFilesError, build_context, check_key_type
 from app.config import ConfigError, load_settings
 from app.state.readiness import Readiness
 from tests.builders import extender_of
-from tests.serving import ROOT, Served, free_port, serve_demo
+from tests.pki import Pki, client, make_pki, self_signed, write_pem
+from tests.serving import ROOT, Served, free_port, serve_demo, serve_refused
 
 FILTER_BODY = (ROOT / "examples" / "filter-gpu-pod.json").read_bytes()
-
-
-def write_pem(blob: trustme.Blob, path: Path) -> Path:
-    """Write like kubelet updates a Secret volume: the new file replaces the old one atomically."""
-    staging = path.with_name(path.name + ".new")
-    blob.write_to_path(str(staging))
-    os.replace(staging, path)
-    return path
-
-
-@dataclass
-class Pki:
-    """A server certificate, the client CA the extender trusts and files for both."""
-
-    dir: Path
-    server_ca: trustme.CA
-    client_ca: trustme.CA
-
-    @property
-    def cert(self) -> Path:
-        return self.dir / "tls.crt"
-
-    @property
-    def key(self) -> Path:
-        return self.dir / "tls.key"
-
-    @property
-    def client_ca_file(self) -> Path:
-        return self.dir / "client-ca.crt"
-
-    def write_server(self, leaf: trustme.LeafCert) -> None:
-        write_pem(leaf.cert_chain_pems[0], self.cert)
-        write_pem(leaf.private_key_pem, self.key)
-
-    def env(self, probe_port: int) -> dict[str, str]:
-        return {
-            "PLACEMENT_EXTENDER_SERVER__TLS_CERT_FILE": str(self.cert),
-            "PLACEMENT_EXTENDER_SERVER__TLS_KEY_FILE": str(self.key),
-            "PLACEMENT_EXTENDER_SERVER__TLS_CLIENT_CA_FILE": str(self.client_ca_file),
-            "PLACEMENT_EXTENDER_SERVER__PROBE_PORT": str(probe_port),
-        }
-
-
-def make_pki(directory: Path) -> Pki:
-    pki = Pki(directory, trustme.CA(), trustme.CA())
-    pki.write_server(pki.server_ca.issue_cert("127.0.0.1"))
-    write_pem(pki.client_ca.cert_pem, pki.client_ca_file)
-    return pki
-
-
-def client(ca: trustme.CA, certificate: trustme.LeafCert | None) -> httpx.Client:
-    """An HTTPS client trusting ``ca``, presenting ``certificate`` if given."""
-    context = ssl.create_default_context()
-    ca.configure_trust(context)
-    if certificate is not None:
-        certificate.configure_cert(context)
-    return httpx.Client(verify=context, timeout=10)
 
 
 @dataclass
@@ -174,27 +118,34 @@ def test_renewed_files_are_used_by_new_connections_without_a_restart(tmp_path: P
     first = pki.server_ca.issue_cert("127.0.0.1")
     pki.write_server(first)
     port = free_port()
-    with serve_demo(port, pki.env(free_port()), listeners=2) as served:
+    env = {**pki.env(free_port()), "PLACEMENT_EXTENDER_SERVER__TLS_RELOAD_CHECK_SECONDS": "0.1"}
+    with serve_demo(port, env, listeners=2) as served:
         pid = served.process.pid
         assert served_certificate(port, pki.server_ca, scheduler) == der(first)
 
         # A renewal caught half-way (new certificate, old key) is not used...
         renewed = pki.server_ca.issue_cert("127.0.0.1")
         write_pem(renewed.cert_chain_pems[0], pki.cert)
-        assert served_certificate(port, pki.server_ca, scheduler) == der(first)
         served.wait_for_log("keeping the loaded certificate")
-        # ...and the complete one is, from the next connection on.
+        assert served_certificate(port, pki.server_ca, scheduler) == der(first)
+        # ...and the complete one is, from the next connection on (once the server noticed).
         write_pem(renewed.private_key_pem, pki.key)
+        served.wait_for_log(RENEWED)
         assert served_certificate(port, pki.server_ca, scheduler) == der(renewed)
 
         # A new client CA: certificates of the old one are refused from now on.
         new_client_ca = trustme.CA()
         write_pem(new_client_ca.cert_pem, pki.client_ca_file)
+        served.wait_for_log(RENEWED, count=2)
         with client(pki.server_ca, scheduler) as old, pytest.raises(httpx.TransportError):
             old.get(f"https://127.0.0.1:{port}/healthz")
         with client(pki.server_ca, new_client_ca.issue_cert("placement-scheduler")) as new:
             assert new.get(f"https://127.0.0.1:{port}/healthz").status_code == 200
         assert served.process.pid == pid and served.process.poll() is None
+        assert sum("snapshot loaded" in line for line in served.log) == 1  # one, kept throughout
+
+
+RENEWED = "TLS files changed"
 
 
 def test_unloadable_tls_files_are_named(tmp_path: Path) -> None:
@@ -208,14 +159,42 @@ def test_unloadable_tls_files_are_named(tmp_path: Path) -> None:
 def test_an_unloadable_client_ca_stops_serve_with_one_line(tmp_path: Path) -> None:
     env = make_pki(tmp_path).env(free_port())
     env["PLACEMENT_EXTENDER_SERVER__TLS_CLIENT_CA_FILE"] = str(tmp_path / "missing.crt")
-    done = subprocess.run(
-        [sys.executable, "-m", "app", "serve", "--snapshot", "examples/demo-cluster.yaml",
-         "--port", str(free_port())],
-        cwd=ROOT, capture_output=True, text=True, timeout=60, env={**os.environ, **env},
-    )  # fmt: skip
-    assert done.returncode == 2
-    assert done.stderr.startswith("placement-extender: cannot load TLS client CA ")
-    assert "missing.crt" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    stderr = serve_refused(env)
+    assert stderr.startswith("placement-extender: cannot load TLS client CA ")
+    assert "missing.crt" in stderr and len(stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("curve", "supported"),
+    [(ec.SECP256R1(), True), (ec.SECP384R1(), True), (ec.SECP521R1(), False)],
+)
+@pytest.mark.parametrize(
+    "key_format",
+    [serialization.PrivateFormat.PKCS8, serialization.PrivateFormat.TraditionalOpenSSL],
+)
+def test_keys_are_checked_for_what_the_server_can_sign_with(
+    curve: ec.EllipticCurve, supported: bool, key_format: serialization.PrivateFormat
+) -> None:
+    _, key = self_signed(curve, key_format)
+    if supported:
+        check_key_type(key, "tls.key")
+    else:
+        with pytest.raises(TLSFilesError, match="unsupported key type"):
+            check_key_type(key, "tls.key")
+
+
+def test_a_key_the_server_cannot_sign_with_stops_serve_with_one_line(tmp_path: Path) -> None:
+    """OpenSSL loads a P-521 key; the server's TLS library (rustls with ring) cannot sign with
+    it and would end the process, so it is refused before serving (and a renewal to one is
+    logged and not used, like a key that does not match its certificate)."""
+    cert, key = self_signed(ec.SECP521R1(), serialization.PrivateFormat.PKCS8)
+    (tmp_path / "tls.crt").write_bytes(cert)
+    (tmp_path / "tls.key").write_bytes(key)
+    env = {"PLACEMENT_EXTENDER_SERVER__TLS_CERT_FILE": str(tmp_path / "tls.crt"),
+           "PLACEMENT_EXTENDER_SERVER__TLS_KEY_FILE": str(tmp_path / "tls.key")}  # fmt: skip
+    stderr = serve_refused(env)
+    assert stderr.startswith("placement-extender: TLS key ")
+    assert "unsupported key type" in stderr and len(stderr.strip().splitlines()) == 1
 
 
 @pytest.mark.parametrize(

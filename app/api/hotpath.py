@@ -29,10 +29,25 @@ class BodyTooLarge(Exception):
     pass
 
 
+def too_large(limit: int) -> tuple[int, bytes]:
+    """The reply to a body over ``limit`` bytes."""
+    return 413, error_body(f"request body over {limit} bytes")
+
+
+def too_slow(read_timeout: float | None) -> tuple[int, bytes]:
+    """The reply to a body that did not arrive in time (the connection is closed after it)."""
+    return 408, error_body(f"request body not received within {read_timeout:g}s")
+
+
+def declared_too_large(content_length: bytes | str | None, limit: int) -> bool:
+    """Whether a Content-Length header already says the body is over ``limit`` bytes."""
+    return content_length is not None and content_length.isdigit() and int(content_length) > limit
+
+
 async def read_body(receive: Receive, scope: Scope, limit: int) -> bytes:
     """The request body, or :class:`BodyTooLarge` once it passes ``limit`` bytes."""
     for name, value in scope.get("headers", ()):
-        if name == b"content-length" and value.isdigit() and int(value) > limit:
+        if name == b"content-length" and declared_too_large(value, limit):
             raise BodyTooLarge
     chunks: list[bytes] = []
     size = 0
@@ -89,11 +104,10 @@ class HotPath:
             async with asyncio.timeout(self.read_timeout):
                 body = await read_body(receive, scope, self.max_body)
         except BodyTooLarge:
-            await send_json(send, 413, error_body(f"request body over {self.max_body} bytes"))
+            await send_json(send, *too_large(self.max_body))
             return
         except TimeoutError:
-            message = f"request body not received within {self.read_timeout:g}s"
-            await send_json(send, 408, error_body(message), [(b"connection", b"close")])
+            await send_json(send, *too_slow(self.read_timeout), [(b"connection", b"close")])
             return
         status, reply = await handler(body)
         await send_json(send, status, reply)

@@ -1,29 +1,34 @@
-"""The extender's listeners, run by uvicorn in one event loop.
+"""The extender's listeners, in one event loop.
 
-* ``server.port``: every route; HTTPS when ``server.tls_cert_file`` is set, and with
-  ``server.tls_client_ca_file`` only for clients presenting a certificate signed by that CA
-  (kube-scheduler's ``tlsConfig``). The certificate and CA are reloaded when their files change.
-* ``server.probe_port`` (optional): plain HTTP with only ``/healthz``, ``/readyz`` and
-  ``/metrics``, for kubelet probes and Prometheus, which have no client certificate — the same
-  split as controller-runtime's health-probe and metrics addresses.
+* ``server.port``: every route. Plain HTTP under uvicorn; or, when ``server.tls_cert_file`` is
+  set, HTTP/2 and HTTP/1.1 over TLS (:mod:`app.api.https`), with ``server.tls_client_ca_file``
+  only for clients presenting a certificate signed by that CA (kube-scheduler's ``tlsConfig``).
+  The certificate and CA are reloaded when their files change.
+* ``server.probe_port`` (optional): plain HTTP under uvicorn with only ``/healthz``, ``/readyz``
+  and ``/metrics``, for kubelet probes and Prometheus, which have no client certificate — the
+  same split as controller-runtime's health-probe and metrics addresses.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import math
-import ssl
-from collections.abc import Callable, Generator
+from collections.abc import Generator
 from typing import Any
 
 import uvicorn
+from uvicorn.lifespan.on import LifespanOn
 
-from app.api.hotpath import ASGIApp, Receive, Scope, Send
+from app.api.hotpath import ASGIApp, HotPath, Receive, Scope, Send
+from app.api.https import HTTPSListener
 from app.api.server import Runtime
-from app.api.serving import GracefulServer, graceful_timeout
-from app.api.tls import ReloadingContext, TLSFiles
+from app.api.serving import GracefulServer, StopSignals, graceful_timeout
+from app.api.tls import Renewals, TLSFiles
 from app.config import Server
+
+log = logging.getLogger(__name__)
 
 PROBE_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 
@@ -69,7 +74,7 @@ class Listeners:
         (:class:`app.api.tls.TLSFilesError`)."""
         self.server = server
         files = tls_files(server)
-        self.tls = ReloadingContext(files) if files is not None else None
+        self.tls = Renewals(files) if files is not None else None
 
     def _config(self, app: ASGIApp, port: int, **options: Any) -> uvicorn.Config:
         return uvicorn.Config(
@@ -83,28 +88,25 @@ class Listeners:
             **options,
         )
 
-    def main_config(self, app: ASGIApp, **options: Any) -> uvicorn.Config:
-        """uvicorn's config for the extender port."""
-        if self.tls is None:
-            return self._config(app, self.server.port, **options)
-        context = self.tls.context
-
-        def factory(_: uvicorn.Config, default: Callable[[], ssl.SSLContext]) -> ssl.SSLContext:
-            return context
-
-        return self._config(app, self.server.port, ssl_context_factory=factory, **options)
-
-    def run(self, app: ASGIApp, runtime: Runtime) -> None:
+    def run(self, app: HotPath, runtime: Runtime) -> None:
         """Serve ``app`` until SIGINT/SIGTERM, shutting down in the extender's order
         (:mod:`app.api.serving`); the probe port, if any, serves until the main one is done."""
         grace = math.ceil(graceful_timeout(runtime))
-        main = GracefulServer(self.main_config(app, timeout_graceful_shutdown=grace), runtime)
-        if self.server.probe_port is None:
+        probes = None
+        if self.server.probe_port is not None:
+            only = OnlyPaths(app, PROBE_PATHS)
+            probes = _ProbeServer(self._config(only, self.server.probe_port, lifespan="off"))
+        if self.tls is not None:
+            lifespan = LifespanOn(self._config(app, self.server.port, lifespan="on"))
+            https = HTTPSListener(app, self.server, self.tls)
+            with asyncio.Runner(loop_factory=lifespan.config.get_loop_factory()) as runner:
+                runner.run(_serve_https(https, lifespan, probes, runtime, grace))
+            return
+        main = GracefulServer(self._config(app, self.server.port, timeout_graceful_shutdown=grace),
+                              runtime)  # fmt: skip
+        if probes is None:
             main.run()
             return
-        probes = _ProbeServer(
-            self._config(OnlyPaths(app, PROBE_PATHS), self.server.probe_port, lifespan="off")
-        )
         with asyncio.Runner(loop_factory=main.config.get_loop_factory()) as runner:
             runner.run(_serve_both(main, probes))
 
@@ -116,3 +118,39 @@ async def _serve_both(main: uvicorn.Server, probes: uvicorn.Server) -> None:
     finally:
         probes.should_exit = True
         await probing
+
+
+async def _serve_https(
+    https: HTTPSListener,
+    lifespan: LifespanOn,
+    probes: uvicorn.Server | None,
+    runtime: Runtime,
+    grace: float,
+) -> None:
+    """The application's lifespan (its source: the snapshot) once around both listeners."""
+    await lifespan.startup()
+    if lifespan.should_exit:
+        raise SystemExit(3)
+    signals = StopSignals(runtime)
+    serving = asyncio.create_task(https.serve())
+    probing = asyncio.create_task(probes.serve()) if probes is not None else None
+    renewing = asyncio.create_task(https.watch_renewals())
+    stopping = asyncio.create_task(signals.stop.wait())
+    try:
+        await asyncio.wait([serving, stopping], return_when=asyncio.FIRST_COMPLETED)
+        unasked = serving.done() and not signals.stop.is_set()
+        https.stop()
+        try:
+            await asyncio.wait_for(asyncio.shield(serving), grace)
+        except TimeoutError:
+            log.warning("calls still in flight after %ss: stopping without them", grace)
+    finally:
+        for task in (renewing, stopping):
+            task.cancel()
+        if probes is not None and probing is not None:
+            probes.should_exit = True
+            await probing
+        await lifespan.shutdown()
+    if unasked:  # granian's worker ended by itself: let the kubelet restart the container
+        log.error("the TLS server stopped without being asked to")
+        raise SystemExit(1)

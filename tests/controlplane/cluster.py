@@ -188,17 +188,19 @@ class ControlPlane:
         config: dict[str, Any],
         name: str = "kube-scheduler",
         *,
+        env: dict[str, str] | None = None,
         secure_port: int = 0,
         extra_args: Sequence[str] = (),
     ) -> Proc:
-        """A kube-scheduler process running ``config`` (a KubeSchedulerConfiguration)."""
+        """A kube-scheduler process running ``config`` (a KubeSchedulerConfiguration), with
+        ``env`` added to its environment."""
         self._serial += 1
         path = self.workdir / f"{name}-{self._serial}.yaml"
         path.write_text(yaml.safe_dump(config))
         return self._spawn(name, [
             self.assets.binary("kube-scheduler"), "--config", str(path),
             "--secure-port", str(secure_port), "--v", "2", *extra_args,
-        ])  # fmt: skip
+        ], env={**os.environ, **(env or {})})  # fmt: skip
 
     def extender(
         self,

@@ -97,11 +97,13 @@ class Scenario:
         name: str = "placement-scheduler",
         values: dict[str, Any] | None = None,
         edit: Callable[[JSON], None] | None = None,
+        env: dict[str, str] | None = None,
     ) -> Proc:
         """A kube-scheduler with the chart's profile calling ``extender`` (a replica, or a URL);
         with None, a plain
         kube-scheduler (no extender) serving the profile ``name``. ``edit`` may adjust the
-        configuration before it starts (e.g. point mounted paths at local files)."""
+        configuration before it starts (e.g. point mounted paths at local files); ``env`` is
+        added to its environment."""
         kubeconfig = str(self.plane.admin_kubeconfig)
         if extender is None:
             config: JSON = {
@@ -117,7 +119,7 @@ class Scenario:
                                       scheduler_name=name, values=values)  # fmt: skip
         if edit is not None:
             edit(config)
-        proc = self.plane.scheduler(config, name=name)
+        proc = self.plane.scheduler(config, name=name, env=env)
         self._procs.append(proc)
         return proc
 
