@@ -93,40 +93,37 @@ def filter_handler(runtime: Runtime) -> Handler:
 def prioritize_handler(runtime: Runtime) -> Handler:
     """POST /prioritize: the reply is a bare list, so faults are HTTP errors (kube-scheduler
     logs them and ignores this extender's scores for the pod)."""
-
-    async def handle(body: bytes) -> tuple[int, bytes]:
-        extender = runtime.extender
-        if extender is None or not runtime.readiness.ready:
-            return _not_ready(runtime)
-        try:
-            return 200, extender.prioritize(decode_extender_args_raw_names(body))
-        except BadRequest as exc:
-            return 400, error_body(str(exc))
-        except PodError as exc:
-            return 422, error_body(str(exc))
-        except Exception as exc:
-            log.exception("prioritize failed")
-            return 500, error_body(f"internal error: {exc}")
-
-    return handle
+    return _errorless_handler(
+        runtime, "prioritize", lambda e, body: e.prioritize(decode_extender_args_raw_names(body))
+    )
 
 
 def preempt_handler(runtime: Runtime) -> Handler:
     """POST /preempt: the reply (``ExtenderPreemptionResult``) has no ``Error``, so faults are
     HTTP errors; kube-scheduler then fails this preemption attempt and retries the pod."""
+    return _errorless_handler(
+        runtime, "preempt", lambda e, body: e.preempt(decode_preemption_args(body))
+    )
+
+
+def _errorless_handler(
+    runtime: Runtime, verb: str, answer: Callable[[Extender, bytes], bytes]
+) -> Handler:
+    """A verb whose reply has no ``Error`` field: 400 for a body kube-scheduler would not send,
+    422 for a pod that cannot be read, 500 for an internal fault (this call only)."""
 
     async def handle(body: bytes) -> tuple[int, bytes]:
         extender = runtime.extender
         if extender is None or not runtime.readiness.ready:
             return _not_ready(runtime)
         try:
-            return 200, extender.preempt(decode_preemption_args(body))
+            return 200, answer(extender, body)
         except BadRequest as exc:
             return 400, error_body(str(exc))
         except PodError as exc:
             return 422, error_body(str(exc))
         except Exception as exc:
-            log.exception("preempt failed")
+            log.exception("%s failed", verb)
             return 500, error_body(f"internal error: {exc}")
 
     return handle

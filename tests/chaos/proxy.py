@@ -18,6 +18,7 @@ import ssl
 import subprocess
 import threading
 from pathlib import Path
+from typing import Self
 
 import aiohttp
 from aiohttp import web
@@ -39,29 +40,27 @@ def self_signed(directory: Path) -> tuple[Path, Path]:
     return cert, key
 
 
-class SlowApiProxy:
-    """Runs in a thread of its own; ``write_delay`` (seconds) may be changed at any time."""
+class _LoopThread:
+    """A server on its own event loop in a daemon thread: ``start`` returns once it listens on
+    ``port``, ``stop`` ends ``_serve`` (which sets ``_ready`` and awaits ``_stopping``)."""
 
-    def __init__(self, upstream: str, upstream_ca: Path, directory: Path) -> None:
-        self.upstream = upstream.rstrip("/")
-        self.cert, self.key = self_signed(directory)
-        self._upstream_ssl = ssl.create_default_context(cafile=str(upstream_ca))
-        self.write_delay = 0.0
-        self.writes_held = 0
+    scheme = "http"
+
+    def __init__(self, name: str) -> None:
         self.port = 0
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._stopping: asyncio.Event | None = None
-        self._thread = threading.Thread(target=self._run, name="slow-api-proxy", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
     @property
     def url(self) -> str:
-        return f"https://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
-    def start(self) -> SlowApiProxy:
+    def start(self) -> Self:
         self._thread.start()
         if not self._ready.wait(30):
-            raise RuntimeError("the slow API proxy did not start")
+            raise RuntimeError(f"{self._thread.name} did not start")
         return self
 
     def stop(self) -> None:
@@ -72,6 +71,23 @@ class SlowApiProxy:
     def _run(self) -> None:
         self._loop.run_until_complete(self._serve())
         self._loop.close()
+
+    async def _serve(self) -> None:
+        raise NotImplementedError
+
+
+class SlowApiProxy(_LoopThread):
+    """Runs in a thread of its own; ``write_delay`` (seconds) may be changed at any time."""
+
+    scheme = "https"
+
+    def __init__(self, upstream: str, upstream_ca: Path, directory: Path) -> None:
+        super().__init__("slow-api-proxy")
+        self.upstream = upstream.rstrip("/")
+        self.cert, self.key = self_signed(directory)
+        self._upstream_ssl = ssl.create_default_context(cafile=str(upstream_ca))
+        self.write_delay = 0.0
+        self.writes_held = 0
 
     async def _serve(self) -> None:
         self._stopping = asyncio.Event()
@@ -126,7 +142,7 @@ class SlowApiProxy:
             return response
 
 
-class Service:
+class Service(_LoopThread):
     """A Kubernetes Service in front of the replicas, as the chart puts one: a TCP forwarder on
     loopback that sends each new connection to the next of its endpoints (round robin). Only
     ready replicas are endpoints: the test adds a replica once its /readyz answers and removes
@@ -134,32 +150,9 @@ class Service:
     open stay with their replica, as kube-proxy's do."""
 
     def __init__(self) -> None:
+        super().__init__("service")
         self.endpoints: list[int] = []
-        self.port = 0
         self._next = 0
-        self._loop = asyncio.new_event_loop()
-        self._ready = threading.Event()
-        self._stopping: asyncio.Event | None = None
-        self._thread = threading.Thread(target=self._run, name="service", daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> Service:
-        self._thread.start()
-        if not self._ready.wait(30):
-            raise RuntimeError("the service forwarder did not start")
-        return self
-
-    def stop(self) -> None:
-        if self._stopping is not None:
-            self._loop.call_soon_threadsafe(self._stopping.set)
-        self._thread.join(30)
-
-    def _run(self) -> None:
-        self._loop.run_until_complete(self._serve())
-        self._loop.close()
 
     async def _serve(self) -> None:
         self._stopping = asyncio.Event()
