@@ -7,6 +7,7 @@ the fast path, any other spelling is normalised and converted.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import msgspec
@@ -22,7 +23,7 @@ from app.wire.types import (
     Node,
 )
 
-T = TypeVar("T", ExtenderArgs, ExtenderBindingArgs)
+T = TypeVar("T", ExtenderArgs, ExtenderBindingArgs, ExtenderPreemptionArgs)
 
 _args_decoder = msgspec.json.Decoder(ExtenderArgs)
 _binding_decoder = msgspec.json.Decoder(ExtenderBindingArgs)
@@ -83,17 +84,23 @@ def _decode(
 
 
 def _decode_any_case(
-    body: bytes, decoder: msgspec.json.Decoder[Any], kind: type[T], fields: dict[str, str]
+    body: bytes,
+    decoder: msgspec.json.Decoder[Any],
+    kind: type[T],
+    fields: dict[str, str] | Callable[[Any], Any],
 ) -> T:
+    """Decode with keys matched case-insensitively, as Go's decoder does: ``fields`` maps the
+    lower-cased keys of the top level, or is a function normalising the whole document."""
     try:
         raw = _parsed(_any_decoder, body)
     except msgspec.ValidationError as exc:  # a number out of range
         raise BadRequest(f"request body is not valid JSON: {exc}") from exc
     if not isinstance(raw, dict):
         raise BadRequest(f"request body must be a JSON object, not {type(raw).__name__}")
+    normalised = fields(raw) if callable(fields) else _normalise_keys(raw, fields)
     try:
         # re-encoded, not converted: raw fields (full-nodes ``Nodes.items``) need JSON text
-        value: T = decoder.decode(encode(_normalise_keys(raw, fields)))
+        value: T = decoder.decode(encode(normalised))
         return value
     except msgspec.ValidationError as exc:
         raise BadRequest(f"request body does not match {kind.__name__}: {exc}") from exc
@@ -181,28 +188,16 @@ def decode_preemption_args(body: bytes) -> ExtenderPreemptionArgs:
     try:
         args: ExtenderPreemptionArgs = _parsed(_preemption_decoder, body)
     except msgspec.ValidationError:
-        args = _decode_preemption_any_case(body)
+        args = _decode_any_case(
+            body, _preemption_decoder, ExtenderPreemptionArgs, _normalise_preemption
+        )
     if args.Pod is None:
-        args = _decode_preemption_any_case(body)
+        args = _decode_any_case(
+            body, _preemption_decoder, ExtenderPreemptionArgs, _normalise_preemption
+        )
     if args.Pod is None:
         raise BadRequest("request body has no Pod")
     return args
-
-
-def _decode_preemption_any_case(body: bytes) -> ExtenderPreemptionArgs:
-    try:
-        raw = _parsed(_any_decoder, body)
-    except msgspec.ValidationError as exc:  # a number out of range
-        raise BadRequest(f"request body is not valid JSON: {exc}") from exc
-    if not isinstance(raw, dict):
-        raise BadRequest(f"request body must be a JSON object, not {type(raw).__name__}")
-    try:
-        args: ExtenderPreemptionArgs = _preemption_decoder.decode(
-            encode(_normalise_preemption(raw))
-        )
-        return args
-    except msgspec.ValidationError as exc:
-        raise BadRequest(f"request body does not match ExtenderPreemptionArgs: {exc}") from exc
 
 
 _raw_names_decoder = msgspec.json.Decoder(ExtenderArgsRawNames)
