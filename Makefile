@@ -5,9 +5,12 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-dev
 PORT   ?= 8888
 
-.PHONY: run test lint bench chart-test loadtest clean
+# The one version (app/__init__.py): the package's, the image tag, the chart's appVersion.
+VERSION := $(shell sed -n 's/^__version__ = "\(.*\)"$$/\1/p' app/__init__.py)
 
-$(STAMP): pyproject.toml
+.PHONY: run test lint bench chart-test loadtest clean version
+
+$(STAMP): pyproject.toml app/__init__.py
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev,chart,report]'
@@ -36,7 +39,58 @@ bench: $(STAMP)
 	$(PY) -m bench.handler_bench
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build
+
+version:
+	@echo $(VERSION)
+
+# The chart: render, lint and schema checks for every Kubernetes minor it claims, the README's
+# install example, the version agreement (no cluster needed).
+chart-test: $(STAMP)
+	$(PY) -m pytest -q tests/test_chart.py tests/test_chart_versions.py tests/test_readme_install.py \
+	  tests/test_release.py
+
+# The container image (docs/install.md). The wheels are fetched on this machine (where the package
+# index is reachable) for CPython 3.11 on glibc 2.36 (Debian bookworm) or older, ARCH; `docker build`
+# then runs without network.
+# BASE: any image with Python 3.11 as python3 (CI builds one with mmdebstrap: make image-base).
+IMAGE          ?= placement-extender:$(VERSION)
+BASE           ?= python:3.11-slim
+ARCH           ?= $(shell uname -m)
+MANYLINUX      := manylinux_2_36 manylinux_2_34 manylinux_2_31 manylinux_2_28 manylinux_2_27 \
+                  manylinux_2_24 manylinux_2_17 manylinux2014 manylinux2010 manylinux1
+WHEELS         := build/wheels
+# What the image was built from (label io.placement-extender.source-sha256): tests/e2e/test_install.py
+# refuses an image older than the source.
+SOURCE_SHA     = $(shell cat pyproject.toml $$(find app -name '*.py' | LC_ALL=C sort) | sha256sum | cut -c1-64)
+.PHONY: image image-base image-ref
+image: $(STAMP)
+	rm -rf $(WHEELS)
+	$(PY) -m pip wheel -q --no-deps --wheel-dir $(WHEELS) .
+	$(PY) -m pip download -q --dest $(WHEELS) --only-binary=:all: --implementation cp \
+	  --python-version 3.11 $(foreach p,$(MANYLINUX),--platform $(p)_$(ARCH)) \
+	  $(WHEELS)/placement_extender-$(VERSION)-py3-none-any.whl pip
+	docker build --network=none -f deploy/Dockerfile --build-arg BASE=$(BASE) \
+	  --build-arg VERSION=$(VERSION) --build-arg SOURCE_SHA=$(SOURCE_SHA) -t $(IMAGE) .
+	@docker image inspect -f '{{.Size}}' $(IMAGE) | awk '{printf "$(IMAGE): %.0f MB\n", $$1 / 1e6}'
+
+image-ref:
+	@echo $(IMAGE)
+
+# A Debian bookworm root with python3 only (Debian's mmdebstrap; no container registry needed),
+# imported as BASE_IMAGE. Kept in build/ so that rebuilding the image does not fetch it again.
+BASE_IMAGE ?= placement-extender-base:bookworm
+BASE_TAR   := build/base-bookworm.tar
+$(BASE_TAR):
+	mkdir -p build && rm -rf $(@:.tar=.partial.tar)
+	mmdebstrap --quiet --variant=minbase --include=python3 \
+	  --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-exclude=/usr/share/man/*' \
+	  --dpkgopt='path-exclude=/usr/share/locale/*' --dpkgopt='path-exclude=/usr/share/info/*' \
+	  bookworm $(@:.tar=.partial.tar)
+	mv $(@:.tar=.partial.tar) $@
+
+image-base: $(BASE_TAR)
+	docker import $(BASE_TAR) $(BASE_IMAGE)
 
 # Load tests (loadtest/README.md): SCENARIO=all runs every scenario in turn (~10 min here).
 SCENARIO ?= all

@@ -81,7 +81,8 @@ class Policy(_Section):
 
 class Server(_Section):
     host: str = "0.0.0.0"
-    """Address the extender port listens on."""
+    """Address of ``port`` (every route). 127.0.0.1 lets only processes of the same pod or host
+    call the verbs (the chart's default topology, beside kube-scheduler in its pod)."""
     port: int = Field(8888, ge=1, le=65535)
     """The extender port: the verbs, ``/explain``, ``/simulate`` (and the probes when
     ``probe_port`` is unset)."""
@@ -113,6 +114,9 @@ class Server(_Section):
     """Largest header list an HTTP/2 request may carry (SETTINGS_MAX_HEADER_LIST_SIZE)."""
     probe_port: int | None = Field(None, ge=1, le=65535)
     """Also serve /healthz, /readyz and /metrics (nothing else) over plain HTTP on this port."""
+    probe_host: str | None = None
+    """Address of ``probe_port``; unset means ``host``. With ``host: 127.0.0.1``, 0.0.0.0 (or
+    ``::``) keeps the probes and /metrics reachable by kubelet and Prometheus on the pod's IP."""
     explain: bool = True
     """Serve POST /explain (per-node detail of the cluster, for operators)."""
     log_level: Literal["debug", "info", "warning", "error"] = "info"

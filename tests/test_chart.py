@@ -85,10 +85,15 @@ EXTENDER_TLS_KEYS = {
     "insecure", "serverName", "certFile", "keyFile", "caFile", "certData", "keyData", "caData",
 }  # fmt: skip
 
+# topology=service with mutual TLS (its default) and an existing server Secret.
+SERVICE_MTLS: dict[str, Any] = {"topology": "service", "tls": {"secretName": TLS_SECRET}}
+
 SCENARIOS: dict[str, dict[str, Any]] = {
-    "default": {},
-    "tls-secret": {"tls": {"enabled": True, "secretName": TLS_SECRET}},
+    "default": {},  # topology=scheduler-pod
+    "tls-secret": SERVICE_MTLS,
+    "service-plain-http": {"topology": "service", "tls": {"enabled": False}},
     "tls-cert-manager": {
+        "topology": "service",
         "tls": {
             "enabled": True,
             "certManager": {
@@ -99,12 +104,15 @@ SCENARIOS: dict[str, dict[str, Any]] = {
         "metrics": {"serviceMonitor": {"enabled": True, "labels": {"release": "prom"}}},
     },
     "tls-without-client-auth": {
-        "tls": {"enabled": True, "secretName": TLS_SECRET, "clientAuth": {"enabled": False}}
+        "topology": "service",
+        "tls": {"secretName": TLS_SECRET, "clientAuth": {"enabled": False}},
     },
     "tls-own-client-secret": {
-        "tls": {"enabled": True, "secretName": TLS_SECRET, "clientAuth": {"existingSecret": "mine"}}
+        "topology": "service",
+        "tls": {"secretName": TLS_SECRET, "clientAuth": {"existingSecret": "mine"}},
     },
     "scheduler-off": {
+        **SERVICE_MTLS,
         "scheduler": {"enabled": False},
         "networkPolicy": {"extenderFrom": [{"ipBlock": {"cidr": "10.0.0.0/24"}}]},
     },
@@ -172,6 +180,18 @@ class Rendered:
         config: dict[str, Any] = yaml.safe_load(text)
         return config
 
+    def in_scheduler_pod(self) -> bool:
+        return self.find("Deployment", FULLNAME) is None
+
+    def extender_pod(self) -> dict[str, Any]:
+        """The Deployment whose pods run the extender: its own (topology=service) or the
+        scheduler's (topology=scheduler-pod)."""
+        return self.get("Deployment", SCHEDULER_FULLNAME if self.in_scheduler_pod() else FULLNAME)
+
+    def extender(self) -> dict[str, Any]:
+        """The extender container."""
+        return container(self.extender_pod(), "extender")
+
     def extender_entry(self) -> dict[str, Any]:
         extenders = self.scheduler_config()["extenders"]
         assert len(extenders) == 1
@@ -219,24 +239,33 @@ def pod_spec(deployment: dict[str, Any]) -> dict[str, Any]:
     return spec
 
 
-def container(deployment: dict[str, Any]) -> dict[str, Any]:
-    containers = pod_spec(deployment)["containers"]
-    assert len(containers) == 1
-    c: dict[str, Any] = containers[0]
-    return c
+def container(deployment: dict[str, Any], name: str | None = None) -> dict[str, Any]:
+    """The pod's container ``name`` (sidecars in initContainers included), or its only one."""
+    spec = pod_spec(deployment)
+    if name is None:
+        (only,) = spec["containers"]
+        return dict(only)
+    (found,) = [c for c in spec["containers"] + spec.get("initContainers", []) if c["name"] == name]
+    return dict(found)
 
 
-def volume_for_mount(deployment: dict[str, Any], mount_path: str) -> tuple[dict[str, Any], dict]:
-    mounts = [m for m in container(deployment)["volumeMounts"] if m["mountPath"] == mount_path]
+def volume_for_mount(
+    deployment: dict[str, Any], mount_path: str, name: str | None = None
+) -> tuple[dict[str, Any], dict]:
+    mounts = [
+        m for m in container(deployment, name)["volumeMounts"] if m["mountPath"] == mount_path
+    ]
     assert len(mounts) == 1, f"nothing mounted at {mount_path}"
     volumes = [v for v in pod_spec(deployment)["volumes"] if v["name"] == mounts[0]["name"]]
     assert len(volumes) == 1
     return mounts[0], volumes[0]
 
 
-def file_source(deployment: dict[str, Any], path: str) -> tuple[str, str, str]:
+def file_source(
+    deployment: dict[str, Any], path: str, name: str | None = None
+) -> tuple[str, str, str]:
     """Which (volume kind, object name, key) provides the file at ``path`` in the container."""
-    for mount in container(deployment)["volumeMounts"]:
+    for mount in container(deployment, name)["volumeMounts"]:
         mount_path = mount["mountPath"]
         if "subPath" in mount:
             if path != mount_path:
@@ -300,7 +329,7 @@ def test_objects_are_namespaced_and_labelled(scenario: tuple[str, Rendered]) -> 
         assert labels["app.kubernetes.io/instance"] == RELEASE
         assert labels["app.kubernetes.io/managed-by"] == "Helm"
         assert labels["app.kubernetes.io/version"] == "0.1.0"
-        assert labels["app.kubernetes.io/component"] in {"extender", "scheduler"}
+        assert labels["app.kubernetes.io/component"] in {"extender", "scheduler", "test"}
     names = out.names()
     assert len(names) == len(set(names))
 
@@ -371,7 +400,9 @@ def _granted(role: dict[str, Any]) -> dict[tuple[str, str], list[str]]:
 
 def test_roles_are_exactly_app_permissions(scenario: tuple[str, Rendered]) -> None:
     _, out = scenario
-    extender_sa = {"kind": "ServiceAccount", "name": FULLNAME, "namespace": NAMESPACE}
+    # topology=scheduler-pod: the extender runs as its pod's (the scheduler's) ServiceAccount.
+    account = SCHEDULER_FULLNAME if out.in_scheduler_pod() else FULLNAME
+    extender_sa = {"kind": "ServiceAccount", "name": account, "namespace": NAMESPACE}
     bindings = []
     for role_kind, namespaced in (("ClusterRole", False), ("Role", True)):
         role = out.get(role_kind, FULLNAME)
@@ -393,13 +424,16 @@ def test_roles_are_exactly_app_permissions(scenario: tuple[str, Rendered]) -> No
             config = yaml.safe_load(out.app_config_text())
             assert config["kube"]["ledger_namespace"] == NAMESPACE
         bindings.append(binding)
-    assert pod_spec(out.get("Deployment", FULLNAME))["serviceAccountName"] == FULLNAME
-    out.get("ServiceAccount", FULLNAME)
-    # ...and the extender's account is bound to nothing else.
+    assert pod_spec(out.extender_pod())["serviceAccountName"] == account
+    out.get("ServiceAccount", account)
+    assert (out.find("ServiceAccount", FULLNAME) is None) == out.in_scheduler_pod()
+    # ...and the extender's account is bound to nothing else (but kube-scheduler's own roles
+    # when the two share the pod).
     for kind in ("ClusterRoleBinding", "RoleBinding"):
         for other in out.all(kind):
-            if not any(other is b for b in bindings):
-                assert extender_sa not in other["subjects"], other["metadata"]["name"]
+            if not any(other is b for b in bindings) and extender_sa in other["subjects"]:
+                assert out.in_scheduler_pod(), other["metadata"]["name"]
+                assert other["metadata"]["labels"]["app.kubernetes.io/component"] == "scheduler"
 
 
 @pytest.mark.usefixtures("clean_env")
@@ -407,26 +441,32 @@ def test_app_config_validates_with_settings(scenario: tuple[str, Rendered]) -> N
     name, out = scenario
     data = yaml.safe_load(out.app_config_text())
     settings = Settings(**data)
-    assert settings.server.host == "0.0.0.0"
-    deployment = out.get("Deployment", FULLNAME)
-    port, probes = container(deployment)["ports"]
-    assert port["containerPort"] == settings.server.port
+    ports = out.extender()["ports"]
+    service_ports = out.get("Service", FULLNAME)["spec"]["ports"]
+    if out.in_scheduler_pod():
+        # The verbs on loopback only; the probes and /metrics on the pod's IP.
+        assert (settings.server.host, settings.server.probe_host) == ("127.0.0.1", "0.0.0.0")
+        assert [p["name"] for p in ports] == [p["name"] for p in service_ports] == ["probes"]
+        (probes,), (service_probes,) = ports, service_ports
+    else:
+        assert settings.server.host == "0.0.0.0" and settings.server.probe_host is None
+        (port, probes), (service_port, service_probes) = ports, service_ports
+        assert port["containerPort"] == service_port["port"] == settings.server.port
+        assert service_port["targetPort"] == port["name"]
     assert probes["name"] == "probes" and probes["containerPort"] == settings.server.probe_port
-    service_port, service_probes = out.get("Service", FULLNAME)["spec"]["ports"]
-    assert service_port["port"] == settings.server.port
-    assert service_port["targetPort"] == port["name"]
     assert service_probes["port"] == settings.server.probe_port
     assert service_probes["targetPort"] == "probes"
     tls = SCENARIOS[name].get("tls", {})
-    client_auth = tls.get("enabled", False) and tls.get("clientAuth", {}).get("enabled", True)
-    if tls.get("enabled", False):
+    # TLS: topology=service unless opted out; mutual unless switched off.
+    tls_on = not out.in_scheduler_pod() and tls.get("enabled", True)
+    client_auth = tls_on and tls.get("clientAuth", {}).get("enabled", True)
+    if tls_on:
         assert settings.server.tls_cert_file and settings.server.tls_key_file
     else:
         assert settings.server.tls_cert_file is None and settings.server.tls_key_file is None
-    # Client certificates are required whenever TLS is on, unless switched off; /explain only
-    # with them.
+    # /explain only for callers with a client certificate, or inside the pod.
     assert (settings.server.tls_client_ca_file is not None) == client_auth
-    assert settings.server.explain == client_auth
+    assert settings.server.explain == (client_auth or out.in_scheduler_pod())
     overrides = SCENARIOS[name].get("config", {})
     if "bind" in overrides:
         assert settings.bind.budget_seconds == overrides["bind"]["budget_seconds"]
@@ -463,13 +503,14 @@ def test_scheduler_config_agrees_with_the_app(chart: Any) -> None:
     assert entry["ignorable"] is False
     assert "enableHTTPS" not in entry and "tlsConfig" not in entry
 
+    # topology=scheduler-pod: the extender in the scheduler's own pod, on loopback.
     defaults = Settings()
     url = urlsplit(entry["urlPrefix"])
+    settings = Settings(**yaml.safe_load(out.app_config_text()))
     assert url.scheme == "http"
-    assert url.hostname == f"{FULLNAME}.{NAMESPACE}.svc"
-    assert url.port == defaults.server.port
+    assert url.hostname == settings.server.host == "127.0.0.1"
+    assert url.port == settings.server.port == defaults.server.port
     assert url.path == ""
-    assert out.get("Service", FULLNAME)["metadata"]["name"] == url.hostname.split(".")[0]
 
     assert entry["httpTimeout"] == "5s"
     rendered_budget = Settings(**yaml.safe_load(out.app_config_text())).bind.budget_seconds
@@ -482,6 +523,24 @@ def test_scheduler_config_agrees_with_the_app(chart: Any) -> None:
     assert set(entry) >= set(recorded) - {"weight"}
     for key in (*VERBS, "nodeCacheCapable"):
         assert entry[key] == recorded[key]
+
+
+@pytest.mark.parametrize(
+    ("scenario_name", "scheme"), [("service-plain-http", "http"), ("tls-secret", "https")]
+)
+def test_service_topology_calls_the_service(chart: Any, scenario_name: str, scheme: str) -> None:
+    out = rendered(chart, scenario_name)
+    url = urlsplit(out.extender_entry()["urlPrefix"])
+    assert (url.scheme, url.hostname, url.port) == (scheme, f"{FULLNAME}.{NAMESPACE}.svc", 8888)
+    service = out.get("Service", FULLNAME)
+    assert service["spec"]["selector"] == out.extender_pod()["spec"]["selector"]["matchLabels"]
+    (port,) = [p for p in service["spec"]["ports"] if p["port"] == url.port]
+    assert port["name"] == port["targetPort"] == scheme
+    assert [p["name"] for p in out.extender()["ports"]] == [scheme, "probes"]
+    # kube-scheduler's own container stays alone in its pod.
+    scheduler = pod_spec(out.get("Deployment", SCHEDULER_FULLNAME))
+    assert [c["name"] for c in scheduler["containers"]] == ["kube-scheduler"]
+    assert "initContainers" not in scheduler
 
 
 @pytest.mark.usefixtures("clean_env")
@@ -513,6 +572,7 @@ def test_render_fails_when_http_timeout_does_not_exceed_bind_budget(
     with pytest.raises(helm.HelmRenderError, match=r"httpTimeoutSeconds .* must be greater"):
         render(chart, values)
     # ...also with the scheduler off: the timeout is the one NOTES.txt tells users to configure.
+    values.update(SERVICE_MTLS)
     values["scheduler"]["enabled"] = False
     with pytest.raises(helm.HelmRenderError, match="httpTimeoutSeconds"):
         render(chart, values)
@@ -654,11 +714,13 @@ def test_chart_issued_client_certificate_is_served_and_another_release_s_is_refu
         assert status(other) is None
 
 
-def test_tls_without_a_certificate_source_fails(chart: Any) -> None:
-    with pytest.raises(helm.HelmRenderError, match=r"tls\.secretName"):
-        render(chart, {"tls": {"enabled": True}})
+def test_service_topology_without_a_certificate_source_fails(chart: Any) -> None:
+    """Mutual TLS is topology=service's default: without a Secret the install stops and says
+    how to provide one, or how to opt out."""
+    with pytest.raises(helm.HelmRenderError, match=r"tls\.secretName .* tls\.enabled=false"):
+        render(chart, {"topology": "service"})
     with pytest.raises(helm.HelmRenderError, match=r"issuerRef\.name"):
-        render(chart, {"tls": {"enabled": True, "certManager": {"enabled": True}}})
+        render(chart, {"topology": "service", "tls": {"certManager": {"enabled": True}}})
     with pytest.raises(helm.HelmRenderError, match=r"tls\.enabled"):
         render(chart, {"config": {"server": {"tls_cert_file": "/x.crt"}}})
 
@@ -667,9 +729,25 @@ def test_render_fails_without_a_probe_port_or_an_admitted_scheduler(chart: Any) 
     with pytest.raises(helm.HelmRenderError, match=r"probe_port is required"):
         render(chart, {"config": {"server": {"probe_port": None}}})
     with pytest.raises(helm.HelmRenderError, match=r"networkPolicy\.extenderFrom"):
-        render(chart, {"scheduler": {"enabled": False}})
+        render(chart, {**SERVICE_MTLS, "scheduler": {"enabled": False}})
     with pytest.raises(helm.HelmRenderError, match=r"tls\.enabled"):
         render(chart, {"config": {"server": {"tls_client_ca_file": "/ca.crt"}}})
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"scheduler": {"enabled": False}}, r"needs scheduler\.enabled=true.* topology=service"),
+        ({"tls": {"secretName": TLS_SECRET}}, r"tls\.\* applies to topology=service"),
+        ({"tls": {"certManager": {"enabled": True}}}, r"tls\.\* applies to topology=service"),
+        ({"config": {"server": {"host": "0.0.0.0"}}}, r"config\.server\.host is set by the chart"),
+    ],
+)
+def test_scheduler_pod_topology_refuses_what_cannot_apply(
+    chart: Any, values: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(helm.HelmRenderError, match=message):
+        render(chart, values)
 
 
 # --------------------------------------------------------------------------------------------
@@ -686,7 +764,41 @@ def ingress_by_port(policy: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
     return rules
 
 
-@pytest.mark.parametrize("scenario_name", ["default", "tls-secret"])
+def test_helm_test_pod_checks_readyz_through_the_service(scenario: tuple[str, Rendered]) -> None:
+    _, out = scenario
+    (hook,) = [o for o in out.all("Pod") if o["metadata"]["annotations"]["helm.sh/hook"] == "test"]
+    (c,) = hook["spec"]["containers"]
+    assert c["image"] == out.extender()["image"]
+    service = out.get("Service", FULLNAME)
+    (probes,) = [p for p in service["spec"]["ports"] if p["name"] == "probes"]
+    script = c["command"][-1]
+    assert f'"http://{FULLNAME}.{NAMESPACE}.svc:{probes["port"]}/readyz"' in script
+    assert hook["spec"]["restartPolicy"] == "Never"
+    assert c["securityContext"]["readOnlyRootFilesystem"] is True
+    # The NetworkPolicy admits it to the probe port.
+    if policy := out.find("NetworkPolicy", FULLNAME):
+        admitted = [p["podSelector"]["matchLabels"] for p in ingress_by_port(policy)["probes"]
+                    if p.get("podSelector", {}).get("matchLabels")]  # fmt: skip
+        assert any(m.items() <= hook["metadata"]["labels"].items() for m in admitted)
+
+
+def test_network_policy_in_the_scheduler_pod_topology(chart: Any) -> None:
+    """The verbs listen on 127.0.0.1; the probe port and kube-scheduler's secure port admit the
+    scraper and the `helm test` pod."""
+    out = rendered(chart, "default")
+    policy = out.get("NetworkPolicy", FULLNAME)
+    scheduler = out.get("Deployment", SCHEDULER_FULLNAME)
+    assert policy["spec"]["podSelector"] == scheduler["spec"]["selector"]
+    rules = ingress_by_port(policy)
+    assert set(rules) == {"probes", "https"}
+    assert {"probes"} == {p["name"] for p in out.extender()["ports"]}
+    assert {"https"} == {p["name"] for p in container(scheduler, "kube-scheduler")["ports"]}
+    for peers in rules.values():
+        assert peers[1:] == chart.values["networkPolicy"]["metricsFrom"]
+        assert peers[0]["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "test"
+
+
+@pytest.mark.parametrize("scenario_name", ["service-plain-http", "tls-secret"])
 def test_network_policy_admits_only_the_scheduler_and_the_scraper(
     chart: Any, scenario_name: str
 ) -> None:
@@ -702,15 +814,18 @@ def test_network_policy_admits_only_the_scheduler_and_the_scraper(
     (peer,) = rules[verbs_port]
     assert set(peer) == {"podSelector"}  # this namespace's pods...
     assert peer["podSelector"]["matchLabels"].items() <= scheduler_pods["labels"].items()
-    assert not peer["podSelector"]["matchLabels"].items() <= extender["spec"]["template"][
-        "metadata"
-    ]["labels"].items()  # ...that are the scheduler's, not the extender's
-    assert rules[probe_port] == chart.values["networkPolicy"]["metricsFrom"]
+    assert (
+        not peer["podSelector"]["matchLabels"].items()
+        <= extender["spec"]["template"]["metadata"]["labels"].items()
+    )  # ...that are the scheduler's, not the extender's
+    test_pod, *scrapers = rules[probe_port]
+    assert test_pod["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "test"
+    assert scrapers == chart.values["networkPolicy"]["metricsFrom"]
 
 
 def test_network_policy_follows_the_values(chart: Any) -> None:
     external = rendered(chart, "scheduler-off").get("NetworkPolicy", FULLNAME)
-    assert ingress_by_port(external)["http"] == [{"ipBlock": {"cidr": "10.0.0.0/24"}}]
+    assert ingress_by_port(external)["https"] == [{"ipBlock": {"cidr": "10.0.0.0/24"}}]
     assert rendered(chart, "network-policy-off").all("NetworkPolicy") == []
 
 
@@ -762,27 +877,60 @@ def assert_hardened(deployment: dict[str, Any]) -> None:
     assert resources["limits"]["memory"]
 
 
-def test_extender_deployment(chart: Any) -> None:
-    out = rendered(chart, "default")
+def assert_extender_container(c: dict[str, Any]) -> None:
+    assert c["image"] == "ghcr.io/placement-extender/placement-extender:0.1.0"
+    assert c["args"] == ["serve", "--config", "/etc/placement-extender/config.yaml"]
+    assert c["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert c["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+        assert c[probe]["httpGet"]["port"] == "probes"
+        assert c[probe]["httpGet"]["scheme"] == "HTTP"
+    ctx = c["securityContext"]
+    assert ctx["readOnlyRootFilesystem"] is True and ctx["runAsUser"] == 65532
+    assert ctx["capabilities"] == {"drop": ["ALL"]} and ctx["allowPrivilegeEscalation"] is False
+
+
+def test_extender_deployment_in_the_service_topology(chart: Any) -> None:
+    out = rendered(chart, "service-plain-http")
     deployment = out.get("Deployment", FULLNAME)
     assert deployment["spec"]["replicas"] == 2
     assert_hardened(deployment)
     c = container(deployment)
-    assert c["image"] == "ghcr.io/placement-extender/placement-extender:0.1.0"
-    assert c["args"] == ["serve", "--config", "/etc/placement-extender/config.yaml"]
+    assert_extender_container(c)
     assert file_source(deployment, "/etc/placement-extender/config.yaml") == (
         "configMap",
         FULLNAME,
         "config.yaml",
     )
-    assert c["livenessProbe"]["httpGet"]["path"] == "/healthz"
-    assert c["readinessProbe"]["httpGet"]["path"] == "/readyz"
     assert c["ports"][0]["name"] == "http"
-    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
-        assert c[probe]["httpGet"]["port"] == "probes"
-        assert c[probe]["httpGet"]["scheme"] == "HTTP"
     # The extender itself is placed by the default scheduler (no chicken-and-egg).
     assert "schedulerName" not in pod_spec(deployment)
+    service = out.get("Service", FULLNAME)
+    assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
+
+
+def test_extender_is_a_sidecar_of_kube_scheduler_by_default(chart: Any) -> None:
+    """topology=scheduler-pod: a native sidecar (restartPolicy Always in initContainers), so it
+    starts before kube-scheduler and stops after it; one per scheduler replica."""
+    out = rendered(chart, "default")
+    assert out.find("Deployment", FULLNAME) is None
+    deployment = out.get("Deployment", SCHEDULER_FULLNAME)
+    spec = pod_spec(deployment)
+    (sidecar,) = spec["initContainers"]
+    assert sidecar["name"] == "extender" and sidecar["restartPolicy"] == "Always"
+    assert_extender_container(sidecar)
+    assert [c["name"] for c in spec["containers"]] == ["kube-scheduler"]
+    assert file_source(deployment, "/etc/placement-extender/config.yaml", "extender") == (
+        "configMap",
+        FULLNAME,
+        "config.yaml",
+    )
+    _, tmp = volume_for_mount(deployment, "/tmp", "extender")
+    assert "emptyDir" in tmp
+    assert volume_for_mount(deployment, "/tmp", "kube-scheduler")[1] is not tmp
+    # The pod's grace period is the extender's (it covers the extender's shutdown).
+    assert spec["terminationGracePeriodSeconds"] == chart.values["terminationGracePeriodSeconds"]
+    # The Service keeps the probe port for the scraper and `helm test`, on these pods.
     service = out.get("Service", FULLNAME)
     assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
 
@@ -792,7 +940,10 @@ def test_scheduler_deployment(chart: Any) -> None:
     deployment = out.get("Deployment", SCHEDULER_FULLNAME)
     assert_hardened(deployment)
     c = container(deployment)
-    assert c["image"] == "registry.k8s.io/kube-scheduler:v1.36.2"
+    assert c["name"] == "kube-scheduler"
+    # Unset scheduler.image.tag: the cluster's version (here the Helm SDK's default, see
+    # tests/test_chart_versions.py for others).
+    assert re.fullmatch(r"registry\.k8s\.io/kube-scheduler:v1\.\d+\.\d+", c["image"])
     config_args = [a for a in c["args"] if a.startswith("--config=")]
     assert len(config_args) == 1
     assert file_source(deployment, config_args[0].removeprefix("--config=")) == (
@@ -807,21 +958,27 @@ def test_scheduler_deployment(chart: Any) -> None:
         assert get["port"] in ("https", 10259)
         assert get["path"] in ("/livez", "/healthz", "/readyz")
     assert pod_spec(deployment)["serviceAccountName"] == SCHEDULER_FULLNAME
-    # Selectors of the two Deployments must not overlap.
-    extender = out.get("Deployment", FULLNAME)
+    # Selectors of the two Deployments must not overlap (topology=service).
+    extender = rendered(chart, "service-plain-http").get("Deployment", FULLNAME)
     assert (
         deployment["spec"]["selector"]["matchLabels"] != extender["spec"]["selector"]["matchLabels"]
     )
+    pinned = render(chart, {"scheduler": {"image": {"tag": "v1.35.4"}}})
+    assert container(pinned.get("Deployment", SCHEDULER_FULLNAME))["image"].endswith(":v1.35.4")
 
 
-def test_scheduler_rbac(chart: Any) -> None:
-    out = rendered(chart, "default")
+@pytest.mark.parametrize(
+    ("scenario_name", "extender_roles"),
+    [("service-plain-http", set()), ("default", {FULLNAME})],  # default: the pod is shared
+)
+def test_scheduler_rbac(chart: Any, scenario_name: str, extender_roles: set[str]) -> None:
+    out = rendered(chart, scenario_name)
     sa = {"kind": "ServiceAccount", "name": SCHEDULER_FULLNAME, "namespace": NAMESPACE}
     out.get("ServiceAccount", SCHEDULER_FULLNAME)
     cluster_roles = {
         b["roleRef"]["name"] for b in out.all("ClusterRoleBinding") if sa in b["subjects"]
     }
-    assert cluster_roles == {"system:kube-scheduler", "system:volume-scheduler"}
+    assert cluster_roles == {"system:kube-scheduler", "system:volume-scheduler"} | extender_roles
 
     lease = out.scheduler_config()["leaderElection"]
     role_bindings = [b for b in out.all("RoleBinding") if sa in b["subjects"]]
@@ -836,8 +993,9 @@ def test_scheduler_rbac(chart: Any) -> None:
             continue
         assert role["metadata"]["namespace"] == binding["metadata"]["namespace"] == NAMESPACE
         for rule in role["rules"]:
+            if rule["resources"] != ["leases"]:  # the extender's own Role (shared pod): wake-up
+                continue
             assert rule["apiGroups"] == ["coordination.k8s.io"]
-            assert rule["resources"] == ["leases"]
             names = rule.get("resourceNames")
             for verb in rule["verbs"]:
                 if names is None:
@@ -849,44 +1007,68 @@ def test_scheduler_rbac(chart: Any) -> None:
         assert leases.get(verb, set()) & {"*", lease["resourceName"]}, (verb, leases)
 
 
-def test_pod_disruption_budgets(chart: Any) -> None:
-    out = rendered(chart, "default")
-    for name in (FULLNAME, SCHEDULER_FULLNAME):
+@pytest.mark.parametrize(
+    ("scenario_name", "names"),
+    [("service-plain-http", (FULLNAME, SCHEDULER_FULLNAME)), ("default", (SCHEDULER_FULLNAME,))],
+)
+def test_pod_disruption_budgets(chart: Any, scenario_name: str, names: tuple[str, ...]) -> None:
+    """One per Deployment with more than one replica: in topology=scheduler-pod the scheduler's
+    covers the extender too."""
+    out = rendered(chart, scenario_name)
+    assert {o["metadata"]["name"] for o in out.all("PodDisruptionBudget")} == set(names)
+    for name in names:
         pdb = out.get("PodDisruptionBudget", name)
         assert pdb["spec"]["minAvailable"] == 1
         deployment = out.get("Deployment", name)
         assert pdb["spec"]["selector"] == deployment["spec"]["selector"]
     single = rendered(chart, "single-replica")
     assert single.all("PodDisruptionBudget") == []
-    assert single.get("Deployment", FULLNAME)["spec"]["replicas"] == 1
+    assert single.get("Deployment", SCHEDULER_FULLNAME)["spec"]["replicas"] == 1
 
 
 def test_config_change_rolls_pods(chart: Any) -> None:
-    def checksums(out: Rendered) -> tuple[str, ...]:
+    def checksums(values: dict[str, Any]) -> tuple[str, ...]:
+        out = render(chart, values)
         templates = [
             out.get("Deployment", n)["spec"]["template"] for n in (FULLNAME, SCHEDULER_FULLNAME)
         ]
         return tuple(t["metadata"]["annotations"]["checksum/config"] for t in templates)
 
-    base = checksums(render(chart))
-    assert checksums(render(chart)) == base
-    changed = checksums(render(chart, {"config": {"server": {"log_level": "debug"}}}))
+    service: dict[str, Any] = {"topology": "service", "tls": {"enabled": False}}
+    base = checksums(service)
+    assert checksums(service) == base
+    changed = checksums({**service, "config": {"server": {"log_level": "debug"}}})
     assert changed[0] != base[0] and changed[1] == base[1]
-    changed = checksums(render(chart, {"scheduler": {"weight": 7}}))
+    changed = checksums({**service, "scheduler": {"weight": 7}})
     assert changed[0] == base[0] and changed[1] != base[1]
+
+    # topology=scheduler-pod: either config rolls the one pod.
+    def annotations(values: dict[str, Any]) -> dict[str, str]:
+        deployment = render(chart, values).get("Deployment", SCHEDULER_FULLNAME)
+        found: dict[str, str] = deployment["spec"]["template"]["metadata"]["annotations"]
+        return found
+
+    base_pod = annotations({})
+    assert annotations({"config": {"server": {"log_level": "debug"}}}) != base_pod
+    assert annotations({"scheduler": {"weight": 7}}) != base_pod
 
 
 def test_scheduler_disabled(chart: Any) -> None:
     out = rendered(chart, "scheduler-off")
     assert out.find("Deployment", SCHEDULER_FULLNAME) is None
     assert out.find("ConfigMap", SCHEDULER_FULLNAME) is None
-    components = {o["metadata"]["labels"]["app.kubernetes.io/component"] for o in out.objects}
-    assert components == {"extender"}
+    scheduler_parts = [
+        f"{o['kind']}/{o['metadata']['name']}"
+        for o in out.objects
+        if o["metadata"]["labels"]["app.kubernetes.io/component"] == "scheduler"
+    ]
+    # Only the client certificate for the user's kube-scheduler (mutual TLS).
+    assert scheduler_parts == [f"Secret/{CLIENT_SECRET}"]
     out.get("Deployment", FULLNAME)
     # NOTES.txt hands over the same extenders block for an existing kube-scheduler.
     block = out.notes.split("\nextenders:\n", 1)[1].split("\n\n", 1)[0]
     (entry,) = yaml.safe_load("extenders:\n" + block)["extenders"]
-    assert entry == rendered(chart, "default").extender_entry()
+    assert entry == rendered(chart, "tls-secret").extender_entry()
 
 
 def test_notes_explain_a_first_pod(chart: Any) -> None:
@@ -924,6 +1106,8 @@ def test_notes_explain_a_first_pod(chart: Any) -> None:
         {"config": {"scoring": {"cpu_pods": {"weights": {"fit": -1}}}}},
         {"config": {"servr": {"port": 8888}}},
         {"replicas": 2},
+        {"topology": "sidecar"},
+        {"config": {"server": {"probe_host": 0}}},
     ],
     ids=lambda v: repr(v),
 )
@@ -981,20 +1165,21 @@ def test_schema_config_mirrors_app_settings() -> None:
 
 
 @pytest.mark.usefixtures("clean_env")
-def test_grace_period_covers_the_prestop_sleep_and_the_apps_shutdown(chart: Any) -> None:
-    out = rendered(chart, "default")
-    deployment = out.get("Deployment", FULLNAME)
-    spec = pod_spec(deployment)
-    prestop = container(deployment)["lifecycle"]["preStop"]
+@pytest.mark.parametrize("scenario_name", ["default", "service-plain-http"])
+def test_grace_period_covers_the_prestop_sleep_and_the_apps_shutdown(
+    chart: Any, scenario_name: str
+) -> None:
+    out = rendered(chart, scenario_name)
+    spec = pod_spec(out.extender_pod())
+    prestop = out.extender()["lifecycle"]["preStop"]
     assert prestop == {"sleep": {"seconds": 5}}
     settings = Settings(**yaml.safe_load(out.app_config_text()))
     runtime = Runtime(settings=settings, readiness=Readiness())
     # after the preStop sleep: SIGTERM, the app's delay, then in-flight calls (its own bound)
     stopping = 5 + settings.server.shutdown_delay_seconds + graceful_timeout(runtime)
     assert spec["terminationGracePeriodSeconds"] >= stopping
-    assert "lifecycle" not in container(
-        render(chart, {"preStopSleepSeconds": 0}).get("Deployment", FULLNAME)
-    )
+    values = {**SCENARIOS[scenario_name], "preStopSleepSeconds": 0}
+    assert "lifecycle" not in render(chart, values).extender()
 
 
 @pytest.mark.parametrize(

@@ -26,6 +26,7 @@ from app.state.ledger import parse_ledger
 from app.state.readiness import Readiness
 from tests.builders import P, args_body, extender_of, lease, node, pod
 from tests.pki import make_pki
+from tests.serving import serve_demo
 from tests.standin import ApiServerStandIn
 
 ROOT = Path(__file__).parent.parent
@@ -234,3 +235,20 @@ def test_sigterm_with_binds_in_flight_ends_every_bind_bound_or_released(
 
 LEASE = "/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases/{name}"
 BINDING = "/api/v1/namespaces/{namespace}/pods/{name}/binding"
+
+
+def test_the_probe_listener_has_its_own_address() -> None:
+    """``server.host`` 127.0.0.1 keeps the verbs to the pod; ``server.probe_host`` puts the
+    probes and /metrics on another address (the chart's scheduler-pod topology: the pod's IP)."""
+    port, probe_port = free_port(), free_port()
+    env = {
+        "PLACEMENT_EXTENDER_SERVER__PROBE_PORT": str(probe_port),
+        "PLACEMENT_EXTENDER_SERVER__PROBE_HOST": "127.0.0.2",  # another address of loopback
+    }
+    with serve_demo(port, env, listeners=2), httpx.Client(timeout=5) as client:
+        assert client.get(f"http://127.0.0.2:{probe_port}/readyz").status_code == 200
+        body = (ROOT / "examples" / "filter-gpu-pod.json").read_bytes()
+        assert client.post(f"http://127.0.0.1:{port}/filter", content=body).status_code == 200
+        for url in (f"http://127.0.0.2:{port}/filter", f"http://127.0.0.1:{probe_port}/readyz"):
+            with pytest.raises(httpx.ConnectError):
+                client.post(url, content=body)

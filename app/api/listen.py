@@ -4,9 +4,10 @@
   set, HTTP/2 and HTTP/1.1 over TLS (:mod:`app.api.https`), with ``server.tls_client_ca_file``
   only for clients presenting a certificate signed by that CA (kube-scheduler's ``tlsConfig``).
   The certificate and CA are reloaded when their files change.
-* ``server.probe_port`` (optional): plain HTTP under uvicorn with only ``/healthz``, ``/readyz``
-  and ``/metrics``, for kubelet probes and Prometheus, which have no client certificate — the
-  same split as controller-runtime's health-probe and metrics addresses.
+* ``server.probe_port`` (optional; on ``server.probe_host``, else ``server.host``): plain HTTP
+  under uvicorn with only ``/healthz``, ``/readyz`` and ``/metrics``, for kubelet probes and
+  Prometheus, which have no client certificate — the same split as controller-runtime's
+  health-probe and metrics addresses.
 """
 
 from __future__ import annotations
@@ -76,10 +77,10 @@ class Listeners:
         files = tls_files(server)
         self.tls = Renewals(files) if files is not None else None
 
-    def _config(self, app: ASGIApp, port: int, **options: Any) -> uvicorn.Config:
+    def _config(self, app: ASGIApp, port: int, host: str, **options: Any) -> uvicorn.Config:
         return uvicorn.Config(
             app,
-            host=self.server.host,
+            host=host,
             port=port,
             loop="uvloop",
             http="httptools",
@@ -95,15 +96,22 @@ class Listeners:
         probes = None
         if self.server.probe_port is not None:
             only = OnlyPaths(app, PROBE_PATHS)
-            probes = _ProbeServer(self._config(only, self.server.probe_port, lifespan="off"))
+            probe_host = self.server.probe_host or self.server.host
+            probes = _ProbeServer(
+                self._config(only, self.server.probe_port, probe_host, lifespan="off")
+            )
         if self.tls is not None:
-            lifespan = LifespanOn(self._config(app, self.server.port, lifespan="on"))
+            lifespan = LifespanOn(
+                self._config(app, self.server.port, self.server.host, lifespan="on")
+            )
             https = HTTPSListener(app, self.server, self.tls)
             with asyncio.Runner(loop_factory=lifespan.config.get_loop_factory()) as runner:
                 runner.run(_serve_https(https, lifespan, probes, runtime, grace))
             return
-        main = GracefulServer(self._config(app, self.server.port, timeout_graceful_shutdown=grace),
-                              runtime)  # fmt: skip
+        config = self._config(
+            app, self.server.port, self.server.host, timeout_graceful_shutdown=grace
+        )
+        main = GracefulServer(config, runtime)
         if probes is None:
             main.run()
             return

@@ -13,6 +13,7 @@ import msgspec
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
+from app import __version__
 from app.api.hotpath import HotPath, error_body
 from app.config import Settings
 from app.extender import Extender, PodError, filter_error
@@ -183,7 +184,9 @@ def create_app(runtime: Runtime, source: Source | None = None) -> HotPath:
             if source is not None:
                 await source.stop()
 
-    api = FastAPI(title="placement-extender", version="0.1.0", docs_url="/docs", lifespan=lifespan)
+    api = FastAPI(
+        title="placement-extender", version=__version__, docs_url="/docs", lifespan=lifespan
+    )
 
     @api.get("/healthz")
     async def healthz() -> PlainTextResponse:

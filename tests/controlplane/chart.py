@@ -1,6 +1,7 @@
 """What a user installs, rendered from the Helm chart: the scheduler profile and the
-extender's RBAC. Only what differs between a cluster and loopback is changed (the extender's
-URL, the kubeconfig, leader election, client rate limits)."""
+extender's RBAC. Only what differs between a cluster and loopback is changed (the kubeconfig,
+leader election, client rate limits, and the extender's URL: with the default topology only its
+port, with topology=service the Service's name)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -49,10 +51,15 @@ def scheduler_config(
     values: dict[str, Any] | None = None,
     qps: int = 5000,
 ) -> dict[str, Any]:
-    """The chart's KubeSchedulerConfiguration, pointed at ``extender_url`` over loopback."""
-    chart_values = {"scheduler": {"name": scheduler_name}}
+    """The chart's KubeSchedulerConfiguration, pointed at ``extender_url`` over loopback. With
+    the default topology (the extender beside kube-scheduler in its pod) the chart's URL is
+    already loopback: only the port may differ."""
+    chart_values: dict[str, Any] = {"scheduler": {"name": scheduler_name}}
     for key, value in (values or {}).items():
-        chart_values.setdefault(key, {}).update(value)
+        if isinstance(value, dict):
+            chart_values.setdefault(key, {}).update(value)
+        else:
+            chart_values[key] = value
     maps = [
         o for o in rendered(chart_values)
         if o["kind"] == "ConfigMap" and o["metadata"]["name"].endswith("-scheduler")
@@ -62,13 +69,16 @@ def scheduler_config(
     config["leaderElection"] = {"leaderElect": False}
     config["clientConnection"] = {"kubeconfig": kubeconfig, "qps": qps, "burst": qps}
     (extender,) = config["extenders"]
+    if chart_values.get("topology", "scheduler-pod") == "scheduler-pod":
+        chart_url, url = urlsplit(extender["urlPrefix"]), urlsplit(extender_url)
+        assert (chart_url.scheme, chart_url.hostname) == (url.scheme, url.hostname), extender_url
     extender["urlPrefix"] = extender_url
     return config
 
 
 def extender_rbac() -> list[dict[str, Any]]:
     """The chart's roles (ClusterRole, and the Role for the ledger Leases) and their bindings
-    for the extender's service account."""
+    for the extender's service account (the default topology's: the scheduler pod's)."""
     objects = rendered()
     roles = [o for o in objects if o["kind"] in ("ClusterRole", "Role")]
     names = {(r["kind"], r["metadata"]["name"]) for r in roles}
@@ -80,13 +90,14 @@ def extender_rbac() -> list[dict[str, Any]]:
     return [*roles, *bindings]
 
 
-TLS_VALUES: dict[str, Any] = {"tls": {"enabled": True, "secretName": "extender-tls"}}
+# topology=service, where mutual TLS is the default.
+TLS_VALUES: dict[str, Any] = {"topology": "service", "tls": {"secretName": "extender-tls"}}
 
 
 def chart_client_certificate(directory: Path, days: int = 3650) -> dict[str, str]:
     """The scheduler's client Secret as a render of the chart issues it, as files (renders are
     cached by values: other ``days``, another install and CA)."""
-    values = {"tls": {**TLS_VALUES["tls"], "clientAuth": {"validityDays": days}}}
+    values = {**TLS_VALUES, "tls": {**TLS_VALUES["tls"], "clientAuth": {"validityDays": days}}}
     (secret,) = [
         o for o in rendered(values)
         if o["kind"] == "Secret" and o["metadata"]["name"].endswith("-scheduler-client")

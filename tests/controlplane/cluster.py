@@ -30,7 +30,9 @@ ROOT = Path(__file__).resolve().parents[2]
 ADMIN_TOKEN = "admin-token"
 EXTENDER_TOKEN = "extender-token"
 EXTENDER_NAMESPACE = "placement-system"
-EXTENDER_SERVICE_ACCOUNT = "pe-placement-extender"
+# The account the extender runs as in the chart's default topology: its pod's, the scheduler's.
+# Only the chart's extender roles are bound to it here (tests.controlplane.chart.extender_rbac).
+EXTENDER_SERVICE_ACCOUNT = "pe-placement-extender-scheduler"
 
 
 @dataclass(frozen=True)
@@ -84,9 +86,21 @@ class Extender:
 
 class ControlPlane:
     """etcd + kube-apiserver on free loopback ports; kube-scheduler and extender processes
-    started on demand. ``stop()`` ends everything it started; logs stay in ``workdir/logs``."""
+    started on demand. ``stop()`` ends everything it started; logs stay in ``workdir/logs``.
 
-    def __init__(self, assets: Assets, workdir: Path, *, etcd_on_tmpfs: bool = True) -> None:
+    ``address``: where kube-apiserver listens and advertises itself (a real node's pods reach
+    it there, tests/controlplane/node.py). ``controllers``: a kube-controller-manager will run,
+    so the ServiceAccount admission plugin stays on (pods get service-account tokens)."""
+
+    def __init__(
+        self,
+        assets: Assets,
+        workdir: Path,
+        *,
+        etcd_on_tmpfs: bool = True,
+        address: str = "127.0.0.1",
+        controllers: bool = False,
+    ) -> None:
         self.assets = assets
         self.workdir = workdir
         self.logs = workdir / "logs"
@@ -96,7 +110,9 @@ class ControlPlane:
             tempfile.mkdtemp(prefix="etcd-", dir=shm if etcd_on_tmpfs and shm.is_dir() else None)
         )
         self.etcd_port, self.etcd_peer_port, self.port = free_port(), free_port(), free_port()
-        self.url = f"https://127.0.0.1:{self.port}"
+        self.address = address
+        self.controllers = controllers
+        self.url = f"https://{address}:{self.port}"
         self.admin_kubeconfig = workdir / "admin.kubeconfig"
         self.extender_kubeconfig = workdir / "extender.kubeconfig"
         self.etcd: Proc | None = None
@@ -127,10 +143,17 @@ class ControlPlane:
     def start_apiserver(self) -> None:
         """Start (or restart) kube-apiserver on the same port, etcd and credentials."""
         d = self.workdir
+        # No node lifecycle controller runs to lift the not-ready taint TaintNodesByCondition
+        # puts on every new node; without a controller-manager, nobody would create service
+        # accounts either.
+        disabled = "TaintNodesByCondition"
+        if not self.controllers:
+            disabled += ",ServiceAccount"
         self.apiserver = self._spawn("kube-apiserver", [
             self.assets.binary("kube-apiserver"),
             "--etcd-servers", f"http://127.0.0.1:{self.etcd_port}",
-            "--bind-address", "127.0.0.1", "--secure-port", str(self.port),
+            "--bind-address", self.address, "--advertise-address", self.address,
+            "--secure-port", str(self.port),
             "--cert-dir", str(d / "apiserver-certs"),
             "--token-auth-file", str(d / "tokens.csv"),
             "--service-account-key-file", str(d / "sa.pub"),
@@ -138,9 +161,9 @@ class ControlPlane:
             "--service-account-issuer", "https://kubernetes.default.svc",
             "--service-cluster-ip-range", "10.96.0.0/24",
             "--authorization-mode", "RBAC",
-            # No controller-manager: nobody would create service accounts, or lift the
-            # not-ready taint that TaintNodesByCondition puts on every new node.
-            "--disable-admission-plugins", "ServiceAccount,TaintNodesByCondition",
+            "--disable-admission-plugins", disabled,
+            # a real node's name does not resolve here: reach kubelet (logs, exec) by its IP
+            "--kubelet-preferred-address-types", "InternalIP",
         ])  # fmt: skip
         auth = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
         wait_until(
@@ -234,6 +257,10 @@ class ControlPlane:
         wait_until(proc, lambda: http_ok(f"http://127.0.0.1:{ready_port}/readyz"),
                    timeout=timeout, what="/readyz")  # fmt: skip
         return Extender(proc, port, "https" if tls else "http")
+
+    def process(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> Proc:
+        """Start another component (its log beside the others'); ``stop()`` ends it."""
+        return self._spawn(name, argv, env)
 
     def _spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> Proc:
         self._serial += 1

@@ -86,7 +86,7 @@ def pod(
     }
 
 
-def _http(core: CoreV1Api) -> httpx.Client:
+def http_client(core: CoreV1Api) -> httpx.Client:
     """A plain HTTP client with ``core``'s server and credentials. Creating objects through the
     kubernetes client costs ~40 ms of CPU each (it validates every body with pydantic): 10,000
     pods would take minutes of the CPU the benchmarks measure."""
@@ -109,7 +109,7 @@ def _post(client: httpx.Client, path: str, obj: JSON) -> JSON:
 
 def create_nodes(core: CoreV1Api, nodes: Iterable[JSON], threads: int = 16) -> None:
     """Create each node, then PATCH its status (creation ignores status)."""
-    with _http(core) as client:
+    with http_client(core) as client:
 
         def one(obj: JSON) -> None:
             _post(client, "/api/v1/nodes", {k: v for k, v in obj.items() if k != "status"})
@@ -127,7 +127,7 @@ def create_nodes(core: CoreV1Api, nodes: Iterable[JSON], threads: int = 16) -> N
 
 def create_pods(core: CoreV1Api, pods: Iterable[JSON], threads: int = 16) -> list[JSON]:
     """Create the pods; returns them as the API server stored them (with UIDs)."""
-    with _http(core) as client:
+    with http_client(core) as client:
 
         def one(obj: JSON) -> JSON:
             namespace = obj["metadata"]["namespace"]

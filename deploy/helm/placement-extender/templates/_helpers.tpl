@@ -71,6 +71,15 @@ app.kubernetes.io/component: scheduler
 {{- end }}
 
 {{/*
+The `helm test` pod's labels (admitted to the probe port by the NetworkPolicy).
+*/}}
+{{- define "placement-extender.testSelectorLabels" -}}
+app.kubernetes.io/name: {{ include "placement-extender.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: test
+{{- end }}
+
+{{/*
 ServiceAccount names.
 */}}
 {{- define "placement-extender.serviceAccountName" -}}
@@ -85,6 +94,40 @@ ServiceAccount names.
 {{- include "placement-extender.scheduler.fullname" . }}
 {{- end }}
 
+{{/*
+The ServiceAccount the extender runs as: the scheduler's in topology=scheduler-pod (a pod has one),
+its own in topology=service.
+*/}}
+{{- define "placement-extender.extenderServiceAccountName" -}}
+{{- if include "placement-extender.inSchedulerPod" . }}
+{{- include "placement-extender.scheduler.serviceAccountName" . }}
+{{- else }}
+{{- include "placement-extender.serviceAccountName" . }}
+{{- end }}
+{{- end }}
+
+{{/*
+Topology: "true" when the extender is a container of the chart's kube-scheduler pod
+(topology=scheduler-pod), empty for topology=service (its own Deployment behind the Service).
+*/}}
+{{- define "placement-extender.inSchedulerPod" -}}
+{{- if eq .Values.topology "scheduler-pod" }}true{{ end }}
+{{- end }}
+
+{{/*
+The kube-scheduler image: scheduler.image.tag, else the cluster's own version (vMAJOR.MINOR.PATCH,
+without a distribution's suffix such as -eks-1234 or +k3s1).
+*/}}
+{{- define "placement-extender.scheduler.image" -}}
+{{- $image := .Values.scheduler.image }}
+{{- $tag := $image.tag }}
+{{- if not $tag }}
+{{- $v := semver .Capabilities.KubeVersion.Version }}
+{{- $tag = printf "v%d.%d.%d" $v.Major $v.Minor $v.Patch }}
+{{- end }}
+{{- printf "%s:%s" $image.repository $tag }}
+{{- end }}
+
 {{- define "placement-extender.image" -}}
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
 {{- end }}
@@ -97,11 +140,11 @@ The extender's listening port: config.server.port (the app's default is 8888).
 {{- end }}
 
 {{- define "placement-extender.portName" -}}
-{{- if .Values.tls.enabled }}https{{ else }}http{{ end }}
+{{- if include "placement-extender.tls" . }}https{{ else }}http{{ end }}
 {{- end }}
 
 {{- define "placement-extender.scheme" -}}
-{{- if .Values.tls.enabled }}https{{ else }}http{{ end }}
+{{- if include "placement-extender.tls" . }}https{{ else }}http{{ end }}
 {{- end }}
 
 {{/*
@@ -120,7 +163,7 @@ TLS: the Secret holding tls.crt, tls.key and ca.crt, and where each side mounts 
 {{- else if .Values.tls.certManager.enabled }}
 {{- printf "%s-tls" (include "placement-extender.fullname" .) }}
 {{- else }}
-{{- fail "tls.enabled=true needs tls.secretName (an existing Secret with tls.crt, tls.key and ca.crt) or tls.certManager.enabled=true" }}
+{{- fail "topology=service serves the extender over mutual TLS by default (tls.enabled=true): set tls.secretName (an existing Secret with tls.crt, tls.key and ca.crt) or tls.certManager.enabled=true with tls.certManager.issuerRef.name; or opt out with tls.enabled=false (plain HTTP, guarded by the NetworkPolicy only)" }}
 {{- end }}
 {{- end }}
 
@@ -128,10 +171,18 @@ TLS: the Secret holding tls.crt, tls.key and ca.crt, and where each side mounts 
 {{- define "placement-extender.caDir" -}}/etc/placement-extender/ca{{- end }}
 
 {{/*
+TLS: "true" when the extender port serves HTTPS (topology=service with tls.enabled; in
+topology=scheduler-pod the verbs never leave the pod).
+*/}}
+{{- define "placement-extender.tls" -}}
+{{- if and (not (include "placement-extender.inSchedulerPod" .)) .Values.tls.enabled }}true{{ end }}
+{{- end }}
+
+{{/*
 Mutual TLS: "true" when the extender port requires the scheduler's client certificate.
 */}}
 {{- define "placement-extender.mtls" -}}
-{{- if and .Values.tls.enabled .Values.tls.clientAuth.enabled }}true{{ end }}
+{{- if and (include "placement-extender.tls" .) .Values.tls.clientAuth.enabled }}true{{ end }}
 {{- end }}
 
 {{/*
@@ -156,16 +207,32 @@ The plain-HTTP port for /healthz, /readyz and /metrics (config.server.probe_port
 {{- end }}
 
 {{/*
-The Service's in-cluster URL, as kube-scheduler's urlPrefix.
+kube-scheduler's urlPrefix: loopback inside the scheduler's pod (topology=scheduler-pod), else the
+Service's in-cluster name.
 */}}
 {{- define "placement-extender.url" -}}
+{{- if include "placement-extender.inSchedulerPod" . }}
+{{- printf "http://127.0.0.1:%s" (include "placement-extender.port" .) }}
+{{- else }}
 {{- printf "%s://%s.%s.svc:%s" (include "placement-extender.scheme" .) (include "placement-extender.fullname" .) .Release.Namespace (include "placement-extender.port" .) }}
+{{- end }}
 {{- end }}
 
 {{/*
 Every check that must stop a bad install. Included by templates/validate.yaml.
 */}}
 {{- define "placement-extender.validate" -}}
+{{- if include "placement-extender.inSchedulerPod" . }}
+{{- if not .Values.scheduler.enabled }}
+{{- fail "topology=scheduler-pod runs the extender inside the chart's kube-scheduler pod, so it needs scheduler.enabled=true; for a kube-scheduler outside the chart set topology=service" }}
+{{- end }}
+{{- if or .Values.tls.secretName .Values.tls.certManager.enabled .Values.tls.clientAuth.existingSecret }}
+{{- fail "tls.* applies to topology=service: in topology=scheduler-pod kube-scheduler calls the extender on 127.0.0.1 inside its pod, so nothing crosses the network; unset tls.secretName, tls.certManager.enabled and tls.clientAuth.existingSecret" }}
+{{- end }}
+{{- if hasKey (dig "server" dict (.Values.config | default dict)) "host" }}
+{{- fail "config.server.host is set by the chart in topology=scheduler-pod (127.0.0.1: only the scheduler's pod may call the verbs); set config.server.probe_host for the probe listener instead" }}
+{{- end }}
+{{- end }}
 {{- $timeout := .Values.scheduler.httpTimeoutSeconds | float64 }}
 {{- $budget := include "placement-extender.bindBudget" . | float64 }}
 {{- if le $timeout $budget }}
@@ -180,10 +247,10 @@ Every check that must stop a bad install. Included by templates/validate.yaml.
 {{- fail "set tls.enabled (and tls.secretName or tls.certManager) instead of config.server.tls_cert_file/tls_key_file: the chart mounts the certificate and switches probes and the scheduler to HTTPS" }}
 {{- end }}
 {{- $_ := include "placement-extender.probePort" . }}
-{{- if and .Values.networkPolicy.enabled (not .Values.scheduler.enabled) (not .Values.networkPolicy.extenderFrom) }}
+{{- if and .Values.networkPolicy.enabled (not .Values.scheduler.enabled) (not .Values.networkPolicy.extenderFrom) (not (include "placement-extender.inSchedulerPod" .)) }}
 {{- fail "networkPolicy.enabled with scheduler.enabled=false admits no caller to the extender: list your kube-scheduler in networkPolicy.extenderFrom (an ipBlock for a host-network one), or set networkPolicy.enabled=false" }}
 {{- end }}
-{{- if .Values.tls.enabled }}
+{{- if include "placement-extender.tls" . }}
 {{- $_ := include "placement-extender.tlsSecretName" . }}
 {{- if and .Values.tls.certManager.enabled (not .Values.tls.certManager.issuerRef.name) }}
 {{- fail "tls.certManager.enabled=true needs tls.certManager.issuerRef.name" }}
@@ -192,11 +259,20 @@ Every check that must stop a bad install. Included by templates/validate.yaml.
 {{- end }}
 
 {{/*
-The app config file: .Values.config plus the TLS file paths when tls.enabled.
+The app config file: .Values.config plus the listen addresses in topology=scheduler-pod and the
+TLS file paths when the extender port serves TLS.
 */}}
 {{- define "placement-extender.appConfig" -}}
 {{- $cfg := deepCopy (.Values.config | default dict) }}
-{{- if .Values.tls.enabled }}
+{{- if include "placement-extender.inSchedulerPod" . }}
+{{- $server := deepCopy (dig "server" dict $cfg) }}
+{{- $_ := set $server "host" "127.0.0.1" }}
+{{- if not (get $server "probe_host") }}
+{{- $_ := set $server "probe_host" "0.0.0.0" }}
+{{- end }}
+{{- $_ := set $cfg "server" $server }}
+{{- end }}
+{{- if include "placement-extender.tls" . }}
 {{- $server := deepCopy (dig "server" dict $cfg) }}
 {{- $_ := set $server "tls_cert_file" (printf "%s/tls.crt" (include "placement-extender.tlsDir" .)) }}
 {{- $_ := set $server "tls_key_file" (printf "%s/tls.key" (include "placement-extender.tlsDir" .)) }}
@@ -207,7 +283,8 @@ The app config file: .Values.config plus the TLS file paths when tls.enabled.
 {{- end }}
 {{- $server := deepCopy (dig "server" dict $cfg) }}
 {{- if not (hasKey $server "explain") }}
-{{- $_ := set $server "explain" (eq (include "placement-extender.mtls" .) "true") }}
+{{- /* /explain: for authenticated callers only (a client certificate, or inside the pod) */ -}}
+{{- $_ := set $server "explain" (or (eq (include "placement-extender.mtls" .) "true") (eq (include "placement-extender.inSchedulerPod" .) "true")) }}
 {{- end }}
 {{- $_ := set $cfg "server" $server }}
 {{- $kube := deepCopy (dig "kube" dict $cfg) }}
@@ -237,7 +314,7 @@ The verbs are the extender's routes: POST /filter, /prioritize, /bind.
   nodeCacheCapable: {{ .Values.scheduler.nodeCacheCapable }}
   httpTimeout: {{ include "placement-extender.httpTimeout" . }}
   ignorable: {{ .Values.scheduler.ignorable }}
-  {{- if .Values.tls.enabled }}
+  {{- if include "placement-extender.tls" . }}
   enableHTTPS: true
   tlsConfig:
     caFile: {{ include "placement-extender.caDir" . }}/ca.crt
