@@ -40,10 +40,10 @@ from tests.controlplane.objects import (
     GPU,
     JSON,
     NAMESPACE,
-    _http,
     bound_node,
     create_nodes,
     create_pods,
+    http_client,
     node,
     pod,
     watch_pods,
@@ -245,7 +245,7 @@ class Churn:
 
     def _churn(self) -> None:
         pods = f"/api/v1/namespaces/{NAMESPACE}/pods"
-        with _http(self.scenario.core) as http, ThreadPoolExecutor(8) as pool:
+        with http_client(self.scenario.core) as http, ThreadPoolExecutor(8) as pool:
 
             def call(method: str, path: str, **options: Any) -> httpx.Response | None:
                 try:
