@@ -34,6 +34,7 @@ ALERTS = {
     "PlacementExtenderSnapshotStale",
     "PlacementExtenderWatchRelistStorm",
     "PlacementExtenderCASConflictStorm",
+    "PlacementExtenderWakeupsFailing",
     "PlacementExtenderUnmetDemand",
 }
 ROWS = ["Verbs", "Decisions", "Unmet demand by pool and GPU type", "Bind", "State"]
