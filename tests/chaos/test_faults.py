@@ -50,6 +50,8 @@ from tests.controlplane.objects import (
 )
 from tests.e2e.conftest import Scenario
 
+# The fleet plays the chart's topology=service: replicas behind a Service, rolled by a Deployment.
+SERVICE_TOPOLOGY = {"topology": "service", "tls": {"enabled": False}}
 RECOVERY_SLACK_SECONDS = 15.0
 """Pods that fit are bound within the reservation TTL + this after a fault (the issue's bound)."""
 
@@ -118,7 +120,7 @@ def test_a_rolling_restart_during_a_burst(scenario: Scenario) -> None:
     """The chart's layout: the schedulers call the replicas through a service; each replica in
     turn is replaced as the Deployment's rolling update does, a wave of pods arriving as the
     old one gets SIGTERM."""
-    shutdown = chart_shutdown()
+    shutdown = chart_shutdown(SERVICE_TOPOLOGY)
     allocatable, fit = mixed_cluster(scenario)
     service = Service().start()
     try:
