@@ -134,7 +134,7 @@ fuzz: $(STAMP)
 	$(PY) -m pytest -q tests/test_fuzz.py --hypothesis-profile=fuzz
 
 # The fault suite (docs/faults.md) at the sizes of record: a replica killed, a rolling restart
-# and a stalling API server mid-burst, a 20-minute soak, and the wake-up test (~35 min here);
+# and a stalling API server mid-burst, a 20-minute soak, and the wake-up test (~25 min here);
 # `make test` runs a short variant of the same. Needs KUBEBUILDER_ASSETS. Figures go to
 # results/chaos/ and the chart to docs/img/faults.png.
 .PHONY: chaos
