@@ -136,10 +136,10 @@ def free_port() -> int:
 
 def refused(url: str, verify: ssl.SSLContext | bool) -> bool:
     """No new connection is served: refused, or (a connection the kernel had queued as the
-    listener closed) dropped without an answer."""
+    listener closed) reset or dropped without an answer."""
     try:
         httpx.get(f"{url}/healthz", timeout=1, verify=verify)
-    except (httpx.ConnectError, httpx.RemoteProtocolError):
+    except (httpx.NetworkError, httpx.RemoteProtocolError):
         return True
     return False
 
